@@ -1,0 +1,67 @@
+/* cache: fetch units, their TTLs, and one request in flight per unit.
+ *
+ * A unit is what one request fills: a Bacalhau job dir, a muse run dir, the
+ * jobs/ listing, the software/ listing. cache_refresh() returns at once when
+ * the unit's data is young enough (or final: a terminal job is never
+ * refetched); otherwise one caller fetches, without the tree lock, while
+ * concurrent callers wait for its outcome (single-flight). A failed refetch
+ * keeps serving the last good data (stale-if-error, up to max_stale) and is
+ * not retried for a short back-off, so a down server is not hammered.
+ */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jobfs/tree.h"
+
+struct backend;
+
+enum unit_kind { UNIT_JOB, UNIT_RUN, UNIT_JOBS_LIST, UNIT_SW_LIST };
+
+struct unit {                           /* all fields: protected by tree->lock */
+        enum unit_kind kind;
+        struct node *dir;               /* the directory it fills */
+        struct backend *backend;        /* borrowed */
+        bool fetching;                  /* a request is in flight */
+        bool ever_ok, terminal;
+        int error;                      /* last refetch failure, 0 after a success */
+        double fetched_at, error_at;    /* monotonic seconds */
+        struct unit *next;              /* cache->units */
+};
+
+struct cache_stats {
+        uint64_t hits, fetches, waits;
+};
+
+/* Called with the tree lock held when a refresh changed the tree. */
+typedef void (*cache_changes_fn)(void *ctx, struct changes *c);
+
+struct cache {
+        struct tree *tree;              /* borrowed */
+        pthread_cond_t done;            /* a fetch finished; waits on tree->lock */
+        double ttl, max_stale, backoff;
+        struct unit *units;             /* every unit, for the poller */
+        size_t n_units;
+        struct cache_stats stats;
+        cache_changes_fn on_changes;
+        void *ctx;
+};
+
+int cache_new(struct tree *t, double ttl, double max_stale, struct cache **ret);
+void cache_free(struct cache *c);       /* NULL-safe */
+
+/* Creates the unit that fills dir (sets dir->unit). Tree lock held. */
+int cache_unit_new(struct cache *c, enum unit_kind kind, struct node *dir, struct backend *b,
+                   struct unit **ret);
+
+/* Makes u's data at most max_age seconds old (see above). Called and returns
+ * with the tree lock held; drops it while fetching. 0 when data is there
+ * (maybe stale), else -errno. */
+int cache_refresh(struct cache *c, struct unit *u, double max_age);
+
+/* Whether u's data is older than its TTL and a refetch failed (stale). */
+bool cache_unit_stale(const struct cache *c, const struct unit *u);
+
+double cache_now(void);                 /* monotonic seconds */

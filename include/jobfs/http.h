@@ -1,0 +1,50 @@
+/* http: the only module that talks libcurl.
+ *
+ * One struct http per daemon: a pool of easy handles sharing one connection
+ * cache (keep-alive across threads, CURL_LOCK_DATA_CONNECT), DNS and TLS
+ * sessions. Every request has a hard deadline (connect, DNS and transfer
+ * together) and a hard cap on the reply size. Transport failures come back as
+ * -errno (http_curl_errno is the table); HTTP statuses are the caller's to
+ * judge, with http_status_errno as the shared mapping.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_config {
+        double timeout_s;       /* whole request, DNS included */
+        size_t max_reply;       /* bytes; a larger reply fails with -EFBIG */
+        bool insecure;          /* do not verify TLS certificates */
+        const char *cacert;     /* CA bundle file, or NULL for the system's */
+};
+
+struct http_reply {
+        long status;
+        char *content_type;     /* owned, may be NULL */
+        char *body;             /* owned, NUL-terminated (not counted in len) */
+        size_t len;
+};
+
+struct http;
+
+int http_new(const struct http_config *cfg, struct http **ret);
+void http_free(struct http *h);         /* NULL-safe; no request may be running */
+
+/* Performs one request; body is sent as application/json when non-NULL.
+ * Returns 0 with *ret filled (any status) or -errno; ret untouched on error. */
+int http_request(struct http *h, const char *method, const char *url, const char *body,
+                 struct http_reply *ret);
+void http_reply_clear(struct http_reply *r);
+
+/* Makes requests in flight fail at once with -ECANCELED, and later ones too. */
+void http_cancel_all(struct http *h);
+
+/* Percent-escapes one URL path segment; caller frees with free(). */
+char *http_escape(const char *segment);
+
+/* The errno for an HTTP status that the caller does not handle itself. */
+int http_status_errno(long status);
+
+/* Requests started and new TCP connections opened, since http_new. */
+uint64_t http_requests(const struct http *h);

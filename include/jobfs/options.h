@@ -1,0 +1,37 @@
+/* options: the command line and -o mount options, and --help.
+ *
+ * Every jobfs option exists as --long-option[=VALUE] and as the mount option
+ * -o long_option[=VALUE] (fstab, systemd). One table (options.c) drives the
+ * parser and --help; tests/integration/test_docs.py keeps man/jobfs.1 in sync.
+ * Unknown -o options are passed on to libfuse, which judges them.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct options {
+        char *bacalhau_url;     /* owned */
+        char *muse_url;         /* owned */
+        char *client_id;        /* owned, NULL = none */
+        char *cacert;           /* owned, NULL = system CAs */
+        double ttl;             /* s, live data */
+        double timeout;         /* s, one HTTP request */
+        double poll_interval;   /* s, 0 = no polling */
+        double max_stale;       /* s, 0 = serve stale data forever */
+        size_t max_reply;       /* bytes */
+        size_t cache_max;       /* cached units the kernel no longer holds */
+        bool no_notify, insecure, foreground, debug;
+        char *mountpoint;       /* owned, absolute */
+        char **fuse_argv;       /* owned: argv[0] and libfuse's -o options */
+        int fuse_argc;
+};
+
+enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
+
+/* Fills *ret (defaults first). On OPTIONS_EXIT_USAGE one line was printed on
+ * stderr; on OPTIONS_EXIT_OK help or version was printed. Free with
+ * options_free in every case. */
+enum options_result options_parse(int argc, char **argv, struct options *ret);
+void options_free(struct options *o);
+void options_print_help(FILE *f);

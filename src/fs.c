@@ -1,0 +1,618 @@
+/* fs: see include/jobfs/fs.h. */
+#include "jobfs/fs.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jobfs/cache.h"
+#include "jobfs/jobfs.h"
+#include "jobfs/log.h"
+#include "jobfs/notify.h"
+#include "jobfs/tree.h"
+
+/* Entries of one opendir, taken once so offsets stay valid while the tree
+ * changes underneath (a job appearing mid-listing). */
+struct dir_list {
+        size_t n;
+        struct dir_item {
+                uint64_t ino;
+                bool is_dir;
+                char *name;
+        } items[];
+};
+
+static struct jobfs *fs_of(fuse_req_t req)
+{
+        return fuse_req_userdata(req);
+}
+
+static struct node *node_of(struct jobfs *fs, fuse_ino_t ino)
+{
+        return ino == FUSE_ROOT_ID ? fs->tree->root : (struct node *)(uintptr_t)ino;
+}
+
+static fuse_ino_t ino_of(struct jobfs *fs, struct node *n)
+{
+        return n == fs->tree->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+static bool from_notifier(struct jobfs *fs, fuse_req_t req)
+{
+        return notifier_is_self(fs->notifier, fuse_req_ctx(req)->pid);
+}
+
+/* How long the kernel may cache n: long once its job is final. */
+static double timeout_of(struct jobfs *fs, const struct node *n)
+{
+        if (n->unit && n->unit->terminal && (n->unit->kind == UNIT_JOB || n->unit->kind == UNIT_RUN))
+                return JOBFS_FINAL_TIMEOUT;
+        return fs->opts->ttl;
+}
+
+static void fill_attr(const struct node *n, struct stat *st)
+{
+        memset(st, 0, sizeof(*st));
+        st->st_ino = n->ino;
+        st->st_mode = n->is_dir ? S_IFDIR | 0555 : S_IFREG | 0444;
+        st->st_nlink = n->is_dir ? 2 : 1;
+        st->st_uid = getuid();
+        st->st_gid = getgid();
+        st->st_size = n->content ? (off_t)n->content->len : 0;
+        st->st_blksize = 4096;
+        st->st_blocks = (st->st_size + 511) / 512;
+        st->st_mtim = n->mtime;
+        st->st_ctim = n->mtime;
+        st->st_atim = n->mtime;
+}
+
+static void fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
+{
+        memset(e, 0, sizeof(*e));
+        e->ino = ino_of(fs, n);
+        e->generation = 1;
+        fill_attr(n, &e->attr);
+        e->attr_timeout = e->entry_timeout = timeout_of(fs, n);
+        n->nlookup++;
+}
+
+/* .jobfs/status is rendered on every stat and open, so its size is exact. */
+static int render_status(struct jobfs *fs)
+{
+        char *text = jobfs_status_text(fs);
+        struct blob *b;
+
+        if (!text)
+                return -ENOMEM;
+        b = blob_new(text, strlen(text));
+        free(text);
+        if (!b)
+                return -ENOMEM;
+        if (!blob_equal(b, fs->status->content)) {
+                fs->status->gen++;
+                node_set_mtime_now(fs->status);
+        }
+        blob_unref(fs->status->content);
+        fs->status->content = b;
+        return 0;
+}
+
+/* Brings the data of n (a file's content, a dir's children) up to the TTL.
+ * Tree lock held. Stale data is fine (cache_refresh decides). */
+static int refresh(struct jobfs *fs, struct node *n)
+{
+        if (n->role == ROLE_STATUS)
+                return render_status(fs);
+        if (!n->unit || n->role == ROLE_JOBS || n->role == ROLE_SOFTWARE)
+                return 0;       /* listings refresh on readdir, not on every stat */
+        return cache_refresh(fs->cache, n->unit, fs->opts->ttl);
+}
+
+/* A job (under jobs/) or run (under software/NAME/) opened by its path. */
+static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *name,
+                           struct node **ret)
+{
+        bool is_job = parent->role == ROLE_JOBS;
+        struct node *n = tree_child(parent, name);
+        struct unit *u;
+        int r;
+
+        if (!n) {
+                if (!snap_name_ok(name, strlen(name)))
+                        return -ENOENT;
+                r = tree_add(fs->tree, parent, name, true, is_job ? ROLE_JOB : ROLE_RUN, &n);
+                if (r < 0)
+                        return r;
+                n->vis = VIS_GONE;
+                r = cache_unit_new(fs->cache, is_job ? UNIT_JOB : UNIT_RUN, n,
+                                   is_job ? fs->bacalhau : fs->muse, &u);
+                if (r < 0)
+                        return r;
+        }
+        if (n->vis == VIS_PENDING_CREATE)
+                return -ENOENT;         /* hidden until the notifier's mkdir */
+        if (!n->unit->ever_ok || !node_visible(n)) {
+                /* first sight (or gone): the server decides whether it exists */
+                r = cache_refresh(fs->cache, n->unit, fs->opts->ttl);
+                if (r < 0)
+                        return r;
+        }
+        *ret = n;
+        return 0;
+}
+
+static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+                     struct fuse_entry_param *e)
+{
+        struct node *p = node_of(fs, parent), *n = NULL;
+        bool self = from_notifier(fs, req);
+        int r = 0;
+
+        if (!p->is_dir)
+                return -ENOTDIR;
+        if (strlen(name) > SNAP_NAME_MAX)
+                return -ENAMETOOLONG;
+        if (!self && (p->role == ROLE_JOBS || p->role == ROLE_SWNAME)) {
+                r = lookup_unit_dir(fs, p, name, &n);
+                if (r < 0)
+                        return r;
+                fill_entry(fs, n, e);
+                return 0;
+        }
+        n = tree_child(p, name);
+        if (!self && p->role == ROLE_SOFTWARE && (!n || !node_visible(n))) {
+                r = cache_refresh(fs->cache, fs->sw_list, fs->opts->ttl);
+                n = tree_child(p, name);
+        } else if (!self) {
+                r = refresh(fs, p);
+                n = tree_child(p, name);
+        }
+        if (!n || !node_visible(n))
+                return r < 0 ? r : -ENOENT;
+        if (n->role == ROLE_STATUS && !self)
+                render_status(fs);
+        fill_entry(fs, n, e);
+        return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        struct jobfs *fs = fs_of(req);
+        struct fuse_entry_param e;
+        int r;
+
+        pthread_mutex_lock(&fs->tree->lock);
+        r = do_lookup(fs, req, parent, name, &e);
+        pthread_mutex_unlock(&fs->tree->lock);
+        if (r < 0)
+                fuse_reply_err(req, -r);
+        else
+                fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+        struct node *n = node_of(fs, ino);
+
+        n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+        struct jobfs *fs = fs_of(req);
+
+        pthread_mutex_lock(&fs->tree->lock);
+        forget_one(fs, ino, nlookup);
+        pthread_mutex_unlock(&fs->tree->lock);
+        fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+        struct jobfs *fs = fs_of(req);
+
+        pthread_mutex_lock(&fs->tree->lock);
+        for (size_t i = 0; i < count; i++)
+                forget_one(fs, forgets[i].ino, forgets[i].nlookup);
+        pthread_mutex_unlock(&fs->tree->lock);
+        fuse_reply_none(req);
+}
+
+static int do_getattr(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct stat *st,
+                      double *ret_timeout)
+{
+        struct node *n = node_of(fs, ino);
+        int r = 0;
+
+        if (!n->is_dir && !from_notifier(fs, req))
+                r = refresh(fs, n);
+        if (r < 0 && !node_visible(n))
+                return r;
+        fill_attr(n, st);
+        *ret_timeout = timeout_of(fs, n);
+        return 0;
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct jobfs *fs = fs_of(req);
+        double timeout = 0;
+        struct stat st;
+        int r;
+
+        (void)fi;
+        pthread_mutex_lock(&fs->tree->lock);
+        r = do_getattr(fs, req, ino, &st, &timeout);
+        pthread_mutex_unlock(&fs->tree->lock);
+        if (r < 0)
+                fuse_reply_err(req, -r);
+        else
+                fuse_reply_attr(req, &st, timeout);
+}
+
+/* Only the notifier's ftruncate/futimens get here; the file keeps the
+ * server's content and our mtime, and the reply tells the kernel so. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+        struct jobfs *fs = fs_of(req);
+        struct stat st;
+        double timeout;
+
+        (void)attr;
+        (void)to_set;
+        (void)fi;
+        if (!from_notifier(fs, req)) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        pthread_mutex_lock(&fs->tree->lock);
+        fill_attr(node_of(fs, ino), &st);
+        timeout = timeout_of(fs, node_of(fs, ino));
+        pthread_mutex_unlock(&fs->tree->lock);
+        fuse_reply_attr(req, &st, timeout);
+}
+
+static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct node *n = node_of(fs, ino);
+        int r;
+
+        if (n->is_dir)
+                return -EISDIR;
+        if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+                if (!from_notifier(fs, req))
+                        return -EACCES;
+                return 0;
+        }
+        r = refresh(fs, n);
+        if (r < 0 && !node_visible(n))
+                return r;
+        /* the kernel's pages are still right unless the content changed since
+         * they were read; a change also bumps mtime (auto_inval_data) */
+        fi->keep_cache = n->cached_gen == n->gen;
+        n->cached_gen = n->gen;
+        if (n->role == ROLE_STATUS)
+                fi->direct_io = 1;      /* rendered anew each time: no page cache */
+        return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct jobfs *fs = fs_of(req);
+        int r;
+
+        pthread_mutex_lock(&fs->tree->lock);
+        r = do_open(fs, req, ino, fi);
+        pthread_mutex_unlock(&fs->tree->lock);
+        if (r < 0)
+                fuse_reply_err(req, -r);
+        else
+                fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+        struct jobfs *fs = fs_of(req);
+        struct blob *b;
+
+        (void)fi;
+        pthread_mutex_lock(&fs->tree->lock);
+        b = blob_ref(node_of(fs, ino)->content);
+        pthread_mutex_unlock(&fs->tree->lock);
+        if (!b || off < 0 || (size_t)off >= b->len)
+                fuse_reply_buf(req, NULL, 0);
+        else
+                fuse_reply_buf(req, b->data + off, size < b->len - (size_t)off ? size : b->len - (size_t)off);
+        blob_unref(b);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+        (void)ino;
+        (void)buf;
+        (void)size;
+        (void)off;
+        (void)fi;
+        fuse_reply_err(req, EROFS);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        (void)ino;
+        (void)fi;
+        fuse_reply_err(req, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        (void)ino;
+        (void)fi;
+        fuse_reply_err(req, 0);
+}
+
+/* Brings a directory's children up to date before listing them. */
+static int refresh_dir(struct jobfs *fs, struct node *d)
+{
+        int r;
+
+        switch (d->role) {
+        case ROLE_JOBS:
+                /* the list endpoint adds to what we know; without it we still
+                 * list the jobs opened so far */
+                r = cache_refresh(fs->cache, fs->jobs_list, fs->opts->ttl);
+                if (r < 0)
+                        log_debug("listing jobs/: %s", strerror(-r));
+                return 0;
+        case ROLE_SOFTWARE:
+                return cache_refresh(fs->cache, fs->sw_list, fs->opts->ttl);
+        default:
+                return refresh(fs, d);
+        }
+}
+
+static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct dir_list **ret)
+{
+        struct node *d = node_of(fs, ino);
+        struct dir_list *l;
+        size_t n = 0;
+        int r;
+
+        if (!d->is_dir)
+                return -ENOTDIR;
+        if (!from_notifier(fs, req)) {
+                r = refresh_dir(fs, d);
+                if (r < 0 && (!d->unit || !d->unit->ever_ok))
+                        return r;
+        }
+        for (size_t i = 0; i < d->n_kids; i++)
+                n += node_visible(d->kids[i]);
+        l = calloc(1, sizeof(*l) + (n + 2) * sizeof(l->items[0]));
+        if (!l)
+                return -ENOMEM;
+        l->items[l->n++] = (struct dir_item){ d->ino, true, NULL };
+        l->items[l->n++] = (struct dir_item){ d->parent ? d->parent->ino : d->ino, true, NULL };
+        for (size_t i = 0; i < d->n_kids; i++) {
+                struct node *k = d->kids[i];
+
+                if (node_visible(k))
+                        l->items[l->n++] = (struct dir_item){ k->ino, k->is_dir, k->name };
+        }
+        *ret = l;
+        return 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        struct jobfs *fs = fs_of(req);
+        struct dir_list *l = NULL;
+        int r;
+
+        pthread_mutex_lock(&fs->tree->lock);
+        r = do_opendir(fs, req, ino, &l);
+        pthread_mutex_unlock(&fs->tree->lock);
+        if (r < 0) {
+                fuse_reply_err(req, -r);
+                return;
+        }
+        fi->fh = (uint64_t)(uintptr_t)l;
+        if (fuse_reply_open(req, fi) != 0)
+                free(l);
+}
+
+/* Names in a dir_list point into nodes, which live until unmount. */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+        struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
+        char *buf = malloc(size);
+        size_t used = 0;
+
+        (void)ino;
+        if (!buf) {
+                fuse_reply_err(req, ENOMEM);
+                return;
+        }
+        for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
+                const struct dir_item *it = &l->items[i];
+                struct stat st = { .st_ino = it->ino, .st_mode = it->is_dir ? S_IFDIR : S_IFREG };
+                const char *name = i == 0 ? "." : i == 1 ? ".." : it->name;
+                size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
+
+                if (need > size - used)
+                        break;
+                used += need;
+        }
+        fuse_reply_buf(req, buf, used);
+        free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        (void)ino;
+        free((struct dir_list *)(uintptr_t)fi->fh);
+        fuse_reply_err(req, 0);
+}
+
+/* The notifier's mkdir/mknod: reveal a pending entry (raises IN_CREATE). */
+static int do_create_self(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+                          struct fuse_entry_param *e)
+{
+        struct node *n;
+
+        if (!from_notifier(fs, req))
+                return -EROFS;
+        n = tree_child(node_of(fs, parent), name);
+        if (!n || n->vis != VIS_PENDING_CREATE)
+                return -EEXIST;
+        n->vis = VIS_VISIBLE;
+        fill_entry(fs, n, e);
+        return 0;
+}
+
+static void reply_create_self(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        struct jobfs *fs = fs_of(req);
+        struct fuse_entry_param e;
+        int r;
+
+        pthread_mutex_lock(&fs->tree->lock);
+        r = do_create_self(fs, req, parent, name, &e);
+        pthread_mutex_unlock(&fs->tree->lock);
+        if (r < 0)
+                fuse_reply_err(req, -r);
+        else
+                fuse_reply_entry(req, &e);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+        (void)mode;
+        reply_create_self(req, parent, name);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+        (void)rdev;
+        if (!S_ISREG(mode)) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        reply_create_self(req, parent, name);
+}
+
+/* The notifier's unlink/rmdir: retire a vanished entry (raises IN_DELETE). */
+static void remove_self(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        struct jobfs *fs = fs_of(req);
+        struct node *n;
+        int r = 0;
+
+        if (!from_notifier(fs, req)) {
+                fuse_reply_err(req, EROFS);
+                return;
+        }
+        pthread_mutex_lock(&fs->tree->lock);
+        n = tree_child(node_of(fs, parent), name);
+        if (n && n->vis == VIS_PENDING_DELETE)
+                n->vis = VIS_GONE;
+        else
+                r = -ENOENT;
+        pthread_mutex_unlock(&fs->tree->lock);
+        fuse_reply_err(req, -r);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        remove_self(req, parent, name);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        remove_self(req, parent, name);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+        (void)parent;
+        (void)name;
+        (void)mode;
+        (void)fi;
+        fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+        (void)parent;
+        (void)name;
+        (void)newparent;
+        (void)newname;
+        (void)flags;
+        fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+        (void)ino;
+        (void)newparent;
+        (void)newname;
+        fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+        (void)link;
+        (void)parent;
+        (void)name;
+        fuse_reply_err(req, EROFS);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+        struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = SNAP_NAME_MAX };
+
+        (void)ino;
+        fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+        (void)userdata;
+        /* a change of mtime seen by getattr drops stale pages (the default, made explicit) */
+        if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+                conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+        if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+                conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+        .init = op_init,
+        .lookup = op_lookup,
+        .forget = op_forget,
+        .forget_multi = op_forget_multi,
+        .getattr = op_getattr,
+        .setattr = op_setattr,
+        .open = op_open,
+        .read = op_read,
+        .write = op_write,
+        .flush = op_flush,
+        .release = op_release,
+        .opendir = op_opendir,
+        .readdir = op_readdir,
+        .releasedir = op_releasedir,
+        .mkdir = op_mkdir,
+        .mknod = op_mknod,
+        .unlink = op_unlink,
+        .rmdir = op_rmdir,
+        .create = op_create,
+        .rename = op_rename,
+        .link = op_link,
+        .symlink = op_symlink,
+        .statfs = op_statfs,
+};

@@ -1,0 +1,350 @@
+/* options: see include/jobfs/options.h. */
+#include "jobfs/options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { OPT_URL, OPT_STRING, OPT_PATH, OPT_SECONDS, OPT_POS_SECONDS, OPT_BYTES,
+                OPT_COUNT, OPT_FLAG };
+
+struct opt_def {
+        const char *name;       /* long form; the mount form has '_' for '-' */
+        enum opt_type type;
+        size_t offset;
+        const char *arg, *help;
+};
+
+#define OFF(f) offsetof(struct options, f)
+
+static const struct opt_def opt_defs[] = {
+        { "bacalhau-url", OPT_URL, OFF(bacalhau_url), "URL",
+          "Bacalhau requester API (default http://127.0.0.1:1234)" },
+        { "muse-url", OPT_URL, OFF(muse_url), "URL",
+          "muse ws API root (default http://127.0.0.1:8000/api/)" },
+        { "client-id", OPT_STRING, OFF(client_id), "ID",
+          "Bacalhau client id whose jobs jobs/ lists (default: all jobs)" },
+        { "ttl", OPT_SECONDS, OFF(ttl), "SECONDS",
+          "how long live job data is served before a refetch (default 1)" },
+        { "timeout", OPT_POS_SECONDS, OFF(timeout), "SECONDS",
+          "deadline of one HTTP request, DNS and connect included (default 10)" },
+        { "poll-interval", OPT_SECONDS, OFF(poll_interval), "SECONDS",
+          "how often watched live jobs are refetched; 0 = never (default 1)" },
+        { "no-notify", OPT_FLAG, OFF(no_notify), NULL,
+          "keep caches fresh but raise no inotify events for remote changes" },
+        { "max-stale", OPT_SECONDS, OFF(max_stale), "SECONDS",
+          "serve data at most this old while a server fails; 0 = no limit (default 0)" },
+        { "max-reply", OPT_BYTES, OFF(max_reply), "BYTES",
+          "largest server reply accepted, K/M/G suffixes allowed (default 16M)" },
+        { "cache-max", OPT_COUNT, OFF(cache_max), "N",
+          "cached jobs kept once the kernel forgets them (default 10000)" },
+        { "insecure", OPT_FLAG, OFF(insecure), NULL,
+          "do not verify TLS certificates of https endpoints" },
+        { "cacert", OPT_PATH, OFF(cacert), "FILE",
+          "CA certificates to verify https endpoints with" },
+};
+
+#define N_DEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
+
+void options_print_help(FILE *f)
+{
+        fprintf(f, "usage: jobfs [OPTIONS] MOUNTPOINT\n\n"
+                   "Mounts remote compute jobs as files: Bacalhau jobs under jobs/,\n"
+                   "muse cluster runs under software/. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
+                   "Options (each also as -o name=value, with '_' for '-'):\n");
+        for (size_t i = 0; i < N_DEFS; i++) {
+                char left[64];
+
+                snprintf(left, sizeof(left), "--%s%s%s", opt_defs[i].name,
+                         opt_defs[i].arg ? "=" : "", opt_defs[i].arg ? opt_defs[i].arg : "");
+                fprintf(f, "    %-28s %s\n", left, opt_defs[i].help);
+        }
+        fprintf(f, "    %-28s %s\n", "-f", "stay in the foreground");
+        fprintf(f, "    %-28s %s\n", "-d", "debug: foreground, log every request");
+        fprintf(f, "    %-28s %s\n", "-o OPT[,OPT...]", "mount options: the above, and libfuse's");
+        fprintf(f, "    %-28s %s\n", "-h, --help", "print this help and exit");
+        fprintf(f, "    %-28s %s\n", "-V, --version", "print the version and exit");
+        fprintf(f, "\nSee jobfs(1) for the files, the errors and the events.\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("jobfs: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs(" (see jobfs --help)\n", stderr);
+        return -EINVAL;
+}
+
+static int parse_seconds(const char *v, double *ret, bool positive)
+{
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(v, &end);
+        if (errno || end == v || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365 ||
+            (positive && d <= 0))
+                return -EINVAL;
+        *ret = d;
+        return 0;
+}
+
+static int parse_count(const char *v, size_t *ret, bool suffixes)
+{
+        unsigned long long n;
+        char *end;
+
+        if (*v == '-')
+                return -EINVAL;
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (errno || end == v)
+                return -EINVAL;
+        if (suffixes && *end) {
+                const char *units = "KMG";
+                const char *u = strchr(units, *end);
+
+                if (!u || end[1])
+                        return -EINVAL;
+                for (long s = 0; s <= u - units; s++) {
+                        if (n > ULLONG_MAX / 1024)
+                                return -EINVAL;
+                        n *= 1024;
+                }
+        } else if (*end) {
+                return -EINVAL;
+        }
+        if (n == 0 || n > SIZE_MAX / 2)
+                return -EINVAL;
+        *ret = (size_t)n;
+        return 0;
+}
+
+static bool url_ok(const char *v)
+{
+        const char *host;
+
+        if (strncmp(v, "http://", 7) == 0)
+                host = v + 7;
+        else if (strncmp(v, "https://", 8) == 0)
+                host = v + 8;
+        else
+                return false;
+        return *host && *host != '/' && !strpbrk(v, " \t\r\n") && strlen(v) < 1024;
+}
+
+static int set_string(char **slot, const char *v)
+{
+        char *s = strdup(v);
+
+        if (!s)
+                return -ENOMEM;
+        free(*slot);
+        *slot = s;
+        return 0;
+}
+
+static int apply_opt(struct options *o, const struct opt_def *d, const char *v)
+{
+        char *field = (char *)o + d->offset;
+        int r = 0;
+
+        if (d->type == OPT_FLAG) {
+                if (v)
+                        return usage_error("option '%s' takes no value", d->name);
+                *(bool *)field = true;
+                return 0;
+        }
+        if (!v || !*v)
+                return usage_error("option '%s' needs a value", d->name);
+        switch (d->type) {
+        case OPT_URL:
+                if (!url_ok(v))
+                        return usage_error("bad URL '%s' for %s: want http://HOST[:PORT]/...", v, d->name);
+                r = set_string((char **)field, v);
+                break;
+        case OPT_STRING:
+        case OPT_PATH:
+                r = set_string((char **)field, v);
+                break;
+        case OPT_SECONDS:
+        case OPT_POS_SECONDS:
+                if (parse_seconds(v, (double *)field, d->type == OPT_POS_SECONDS) < 0)
+                        return usage_error("bad number of seconds '%s' for %s", v, d->name);
+                break;
+        case OPT_BYTES:
+        case OPT_COUNT:
+                if (parse_count(v, (size_t *)field, d->type == OPT_BYTES) < 0)
+                        return usage_error("bad count '%s' for %s", v, d->name);
+                break;
+        case OPT_FLAG:
+                break;
+        }
+        return r;
+}
+
+/* Finds a jobfs option by its long ("poll-interval") or mount ("poll_interval") name. */
+static const struct opt_def *find_def(const char *name, size_t len)
+{
+        for (size_t i = 0; i < N_DEFS; i++) {
+                const char *d = opt_defs[i].name;
+                size_t j;
+
+                if (strlen(d) != len)
+                        continue;
+                for (j = 0; j < len; j++)
+                        if (d[j] != name[j] && !(d[j] == '-' && name[j] == '_'))
+                                break;
+                if (j == len)
+                        return &opt_defs[i];
+        }
+        return NULL;
+}
+
+static int push_fuse_arg(struct options *o, const char *arg)
+{
+        char **v = realloc(o->fuse_argv, (size_t)(o->fuse_argc + 2) * sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        o->fuse_argv = v;
+        v[o->fuse_argc] = strdup(arg);
+        if (!v[o->fuse_argc])
+                return -ENOMEM;
+        v[++o->fuse_argc] = NULL;
+        return 0;
+}
+
+/* Splits "a=1,b,c=2": ours are applied, the rest go to libfuse as -o. */
+static int parse_mount_opts(struct options *o, const char *list)
+{
+        char *copy = strdup(list), *save = NULL;
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *tok = strtok_r(copy, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(tok, '=');
+                const struct opt_def *d = find_def(tok, eq ? (size_t)(eq - tok) : strlen(tok));
+
+                if (d)
+                        r = apply_opt(o, d, eq ? eq + 1 : NULL);
+                else if (strcmp(tok, "ro") == 0)
+                        r = usage_error("-o ro is not supported: jobfs is always read-only to users");
+                else if ((r = push_fuse_arg(o, "-o")) == 0)
+                        r = push_fuse_arg(o, tok);
+        }
+        free(copy);
+        return r;
+}
+
+static int set_defaults(struct options *o, const char *argv0)
+{
+        memset(o, 0, sizeof(*o));
+        o->ttl = 1.0;
+        o->timeout = 10.0;
+        o->poll_interval = 1.0;
+        o->max_reply = 16u << 20;
+        o->cache_max = 10000;
+        o->bacalhau_url = strdup("http://127.0.0.1:1234");
+        o->muse_url = strdup("http://127.0.0.1:8000/api/");
+        if (!o->bacalhau_url || !o->muse_url)
+                return -ENOMEM;
+        return push_fuse_arg(o, argv0 ? argv0 : "jobfs");
+}
+
+static int parse_long(struct options *o, int argc, char **argv, int *i)
+{
+        const char *arg = argv[*i] + 2;
+        const char *eq = strchr(arg, '=');
+        const struct opt_def *d = find_def(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+        const char *v = eq ? eq + 1 : NULL;
+
+        if (!d || strchr(arg, '_'))
+                return usage_error("unknown option '%s'", argv[*i]);
+        if (!v && d->type != OPT_FLAG) {
+                if (*i + 1 >= argc)
+                        return usage_error("option '%s' needs a value", d->name);
+                v = argv[++*i];
+        }
+        return apply_opt(o, d, v);
+}
+
+static int set_mountpoint(struct options *o, const char *arg)
+{
+        char *abs;
+
+        if (o->mountpoint)
+                return usage_error("more than one mount point ('%s', then '%s')", o->mountpoint, arg);
+        abs = realpath(arg, NULL);
+        if (!abs) {
+                fprintf(stderr, "jobfs: bad mount point '%s': %s\n", arg, strerror(errno));
+                return -EINVAL;
+        }
+        o->mountpoint = abs;
+        return 0;
+}
+
+enum options_result options_parse(int argc, char **argv, struct options *o)
+{
+        int r = set_defaults(o, argc > 0 ? argv[0] : NULL);
+
+        for (int i = 1; r == 0 && i < argc; i++) {
+                const char *a = argv[i];
+
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                        options_print_help(stdout);
+                        return OPTIONS_EXIT_OK;
+                } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+                        printf("jobfs %s\n", JOBFS_VERSION);
+                        return OPTIONS_EXIT_OK;
+                } else if (strcmp(a, "-f") == 0) {
+                        o->foreground = true;
+                } else if (strcmp(a, "-d") == 0) {
+                        o->foreground = o->debug = true;
+                } else if (strcmp(a, "-o") == 0) {
+                        if (i + 1 >= argc)
+                                r = usage_error("-o needs a list of options");
+                        else
+                                r = parse_mount_opts(o, argv[++i]);
+                } else if (strncmp(a, "-o", 2) == 0) {
+                        r = parse_mount_opts(o, a + 2);
+                } else if (strncmp(a, "--", 2) == 0 && a[2]) {
+                        r = parse_long(o, argc, argv, &i);
+                } else if (a[0] == '-' && a[1]) {
+                        r = usage_error("unknown option '%s'", a);
+                } else {
+                        r = set_mountpoint(o, a);
+                }
+        }
+        if (r == 0 && !o->mountpoint)
+                r = usage_error("no mount point given");
+        if (r == -ENOMEM)
+                fputs("jobfs: out of memory\n", stderr);
+        return r == 0 ? OPTIONS_RUN : OPTIONS_EXIT_USAGE;
+}
+
+void options_free(struct options *o)
+{
+        if (!o)
+                return;
+        free(o->bacalhau_url);
+        free(o->muse_url);
+        free(o->client_id);
+        free(o->cacert);
+        free(o->mountpoint);
+        for (int i = 0; i < o->fuse_argc; i++)
+                free(o->fuse_argv[i]);
+        free(o->fuse_argv);
+        memset(o, 0, sizeof(*o));
+}
