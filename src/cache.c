@@ -138,17 +138,19 @@ static int apply_names(struct cache *c, struct unit *u, struct fetched *f, struc
 static int apply_fetched(struct cache *c, struct unit *u, int r, struct fetched *f)
 {
         struct changes ch = { 0 };
+        /* the first fill of a unit is no change anyone saw happen */
+        struct changes *out = u->ever_ok ? &ch : NULL;
 
         if (r == -ENOENT && (u->kind == UNIT_JOB || u->kind == UNIT_RUN)) {
                 /* the server says the unit is gone (or never was) */
                 u->ever_ok = false;
-                r = tree_remove(c->tree, u->dir, &ch) < 0 ? -ENOMEM : -ENOENT;
+                r = tree_remove(c->tree, u->dir, out) < 0 ? -ENOMEM : -ENOENT;
         } else if (r == 0 && f->snap) {
-                r = tree_apply(c->tree, u->dir, f->snap, u, &ch);
+                r = tree_apply(c->tree, u->dir, f->snap, u, out);
                 if (r == 0 && u->dir->vis == VIS_GONE)
-                        r = tree_reveal(c->tree, u->dir, &ch);
+                        r = tree_reveal(c->tree, u->dir, out);
         } else if (r == 0) {
-                r = apply_names(c, u, f, &ch);
+                r = apply_names(c, u, f, out);
         }
         if (ch.n && c->on_changes)
                 c->on_changes(c->ctx, &ch);

@@ -131,8 +131,6 @@ static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *na
                 if (r < 0)
                         return r;
         }
-        if (n->vis == VIS_PENDING_CREATE)
-                return -ENOENT;         /* hidden until the notifier's mkdir */
         if (!n->unit->ever_ok || !node_visible(n)) {
                 /* first sight (or gone): the server decides whether it exists */
                 r = cache_refresh(fs->cache, n->unit, fs->opts->ttl);
@@ -169,7 +167,9 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
                 r = refresh(fs, p);
                 n = tree_child(p, name);
         }
-        if (!n || !node_visible(n))
+        /* the notifier must not see a new name before its own mkdir/mknod,
+         * or the kernel answers EEXIST without asking us, and no event */
+        if (!n || !node_visible(n) || (self && n->vis == VIS_PENDING_CREATE))
                 return r < 0 ? r : -ENOENT;
         if (n->role == ROLE_STATUS && !self)
                 render_status(fs);

@@ -153,11 +153,13 @@ int tree_add(struct tree *t, struct node *dir, const char *name, bool is_dir,
 
 bool node_visible(const struct node *n)
 {
-        return n->vis == VIS_VISIBLE || n->vis == VIS_PENDING_DELETE;
+        return n->vis != VIS_GONE;
 }
 
 int changes_push(struct changes *c, enum change_kind kind, struct node *n)
 {
+        if (!c)
+                return 0;       /* first sight: nothing to announce */
         if (c->n == c->cap) {
                 size_t cap = c->cap ? c->cap * 2 : 16;
                 struct change *v = realloc(c->v, cap * sizeof(*v));
@@ -192,13 +194,13 @@ static void subtree_gone(struct node *n)
 
 int tree_remove(struct tree *t, struct node *n, struct changes *out)
 {
-        if (!node_visible(n) && n->vis != VIS_PENDING_CREATE)
+        if (n->vis == VIS_GONE)
                 return 0;
         for (size_t i = 0; i < n->n_kids; i++)
                 subtree_gone(n->kids[i]);
         if (n->parent)
                 node_set_mtime_now(n->parent);
-        if (n->vis == VIS_PENDING_CREATE || !kernel_may_see(n)) {
+        if (!out || n->vis == VIS_PENDING_CREATE || !kernel_may_see(n)) {
                 n->vis = VIS_GONE;
                 return 0;
         }
@@ -215,7 +217,7 @@ int tree_reveal(struct tree *t, struct node *n, struct changes *out)
         node_set_mtime_now(n);
         if (n->parent)
                 n->parent->mtime = n->mtime;
-        n->vis = t->announce && seen ? VIS_PENDING_CREATE : VIS_VISIBLE;
+        n->vis = out && t->announce && seen ? VIS_PENDING_CREATE : VIS_VISIBLE;
         return seen ? changes_push(out, CHANGE_CREATE, n) : 0;
 }
 

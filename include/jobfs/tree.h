@@ -21,8 +21,9 @@ enum node_role { ROLE_PLAIN, ROLE_ROOT, ROLE_JOBS, ROLE_JOB, ROLE_SOFTWARE, ROLE
                  ROLE_RUN, ROLE_META, ROLE_STATUS };
 
 /* Visibility. PENDING_* exist while the notifier replays a change through the
- * mount: a new name stays hidden until the notifier's own mkdir/mknod, a
- * vanished one visible until its own rmdir/unlink (notes/fuse-inotify.md). */
+ * mount: a new name is hidden from the notifier alone until its own
+ * mkdir/mknod (users see it at once), a vanished one stays visible until its
+ * own rmdir/unlink (notes/fuse-inotify.md). */
 enum node_vis { VIS_VISIBLE, VIS_PENDING_CREATE, VIS_PENDING_DELETE, VIS_GONE };
 
 struct unit;
@@ -73,12 +74,16 @@ struct node *tree_child(const struct node *dir, const char *name);
 /* Adds a child; *ret borrowed until tree_free. -EEXIST if the name is taken. */
 int tree_add(struct tree *t, struct node *dir, const char *name, bool is_dir,
              enum node_role role, struct node **ret);
-bool node_visible(const struct node *n);        /* VISIBLE or PENDING_DELETE */
+bool node_visible(const struct node *n);        /* to users: anything but GONE */
 
 /* Makes dir's subtree match snap: new names are created (PENDING_CREATE when
  * announcing and the kernel knows dir, else VISIBLE), changed files get new
  * content and mtime, vanished names are deleted. Appends one change per
- * affected entry the kernel may know of. New nodes get unit `unit`. */
+ * affected entry the kernel may know of. New nodes get unit `unit`.
+ * out == NULL means first sight of the unit: there is no earlier state to
+ * differ from, so everything is revealed at once and nothing is announced
+ * (the first `ls jobs/` must not raise 100,000 IN_CREATE events). The same
+ * holds for tree_remove and tree_reveal. */
 int tree_apply(struct tree *t, struct node *dir, const struct snap *snap, struct unit *unit,
                struct changes *out);
 /* Marks n (and its subtree) deleted, recording a change if the kernel may see it. */

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: dependencies, a warnings-as-errors
+# build, unit + integration tests, then the same suite again under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
+#   contrib/test.sh            everything
+#   contrib/test.sh --quick    the plain build only (no sanitizer pass)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+contrib/install-deps.sh
+[ -e /dev/fuse ] || { echo "test.sh: /dev/fuse is missing (modprobe fuse?)" >&2; exit 1; }
+
+build() {  # dir, extra meson options...
+  local dir=$1; shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" -Dwerror=true "$@" >/dev/null
+  else
+    meson setup "$dir" -Dwerror=true "$@" >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+}
+
+echo "== build (-Wall -Wextra -Werror) and test"
+build build
+meson test -C build --num-processes 2 --print-errorlogs
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== build and test under ASan + UBSan"
+  build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --num-processes 2 --print-errorlogs
+fi
