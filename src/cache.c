@@ -141,6 +141,7 @@ static int apply_fetched(struct cache *c, struct unit *u, int r, struct fetched 
         /* the first fill of a unit is no change anyone saw happen */
         struct changes *out = u->ever_ok ? &ch : NULL;
 
+        tree_stamp(c->tree);
         if (r == -ENOENT && (u->kind == UNIT_JOB || u->kind == UNIT_RUN)) {
                 /* the server says the unit is gone (or never was) */
                 u->ever_ok = false;

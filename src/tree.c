@@ -66,6 +66,11 @@ void node_set_mtime_now(struct node *n)
         clock_gettime(CLOCK_REALTIME, &n->mtime);
 }
 
+void tree_stamp(struct tree *t)
+{
+        clock_gettime(CLOCK_REALTIME, &t->stamp);
+}
+
 static struct node *node_alloc(struct tree *t, const char *name, bool is_dir, enum node_role role)
 {
         struct node *n = calloc(1, sizeof(*n));
@@ -81,7 +86,7 @@ static struct node *node_alloc(struct tree *t, const char *name, bool is_dir, en
         n->is_dir = is_dir;
         n->role = role;
         n->vis = VIS_VISIBLE;
-        node_set_mtime_now(n);
+        n->mtime = t->stamp;
         return n;
 }
 
@@ -94,6 +99,7 @@ int tree_new(bool announce, struct tree **ret)
         pthread_mutex_init(&t->lock, NULL);
         t->next_ino = 1;                /* the root is 1, as FUSE_ROOT_ID */
         t->announce = announce;
+        tree_stamp(t);
         t->root = node_alloc(t, "", true, ROLE_ROOT);
         if (!t->root) {
                 free(t);
@@ -199,7 +205,7 @@ int tree_remove(struct tree *t, struct node *n, struct changes *out)
         for (size_t i = 0; i < n->n_kids; i++)
                 subtree_gone(n->kids[i]);
         if (n->parent)
-                node_set_mtime_now(n->parent);
+                n->parent->mtime = t->stamp;
         if (!out || n->vis == VIS_PENDING_CREATE || !kernel_may_see(n)) {
                 n->vis = VIS_GONE;
                 return 0;
@@ -214,9 +220,9 @@ int tree_reveal(struct tree *t, struct node *n, struct changes *out)
 
         if (n->vis == VIS_VISIBLE || n->vis == VIS_PENDING_CREATE)
                 return 0;
-        node_set_mtime_now(n);
+        n->mtime = t->stamp;
         if (n->parent)
-                n->parent->mtime = n->mtime;
+                n->parent->mtime = t->stamp;
         n->vis = out && t->announce && seen ? VIS_PENDING_CREATE : VIS_VISIBLE;
         return seen ? changes_push(out, CHANGE_CREATE, n) : 0;
 }
@@ -255,7 +261,7 @@ static int apply_entry(struct tree *t, struct node *dir, const struct snap *s, s
                 blob_unref(n->content);
                 n->content = blob_ref(s->content);
                 n->gen++;
-                node_set_mtime_now(n);
+                n->mtime = t->stamp;
                 if (!created && kernel_may_see(n)) {
                         r = changes_push(out, CHANGE_MODIFY, n);
                         if (r < 0)
@@ -295,6 +301,7 @@ static int apply_dir(struct tree *t, struct node *dir, const struct snap *snap, 
 int tree_apply(struct tree *t, struct node *dir, const struct snap *snap, struct unit *unit,
                struct changes *out)
 {
+        tree_stamp(t);
         return apply_dir(t, dir, snap, unit, out);
 }
 

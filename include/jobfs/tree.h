@@ -64,6 +64,7 @@ struct tree {
         struct node *root;
         uint64_t next_ino;
         bool announce;          /* replay changes through the mount (not --no-notify) */
+        struct timespec stamp;  /* mtime given to what an update changes */
 };
 
 int tree_new(bool announce, struct tree **ret);
@@ -98,3 +99,6 @@ void changes_clear(struct changes *c);
 int node_path(const struct node *n, char *buf, size_t size);
 
 void node_set_mtime_now(struct node *n);
+/* Takes the time once for an update, so the entries that one reply changed
+ * share one mtime (find -newer compares nanoseconds). tree_apply calls it. */
+void tree_stamp(struct tree *t);
