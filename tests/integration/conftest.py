@@ -224,3 +224,52 @@ def mount_factory(tmp_path):
 def mnt(sim, mount_factory):
     """The seed simulator mounted with polling off (tests of issue 3 control time themselves)."""
     return mount_factory(sim, "--poll-interval=0")
+
+
+class Watch:
+    """inotifywait -m on a path, its events collected as 'EVENTS name' lines."""
+
+    def __init__(self, tmp_path, path, events="modify,close_write,attrib,create,delete",
+                 recursive=False, name="watch"):
+        self.out_path = tmp_path / f"{name}.out"
+        self.err_path = tmp_path / f"{name}.err"
+        self.out = open(self.out_path, "w")
+        self.err = open(self.err_path, "w")
+        cmd = ["inotifywait", "-m", "-e", events, "--format", "%e %w%f"]
+        if recursive:
+            cmd.append("-r")
+        self.proc = subprocess.Popen(cmd + [str(path)], stdout=self.out, stderr=self.err)
+        try:
+            wait_for(lambda: "Watches established" in self.err_path.read_text()
+                     or self.proc.poll() is not None, timeout=10, what="inotifywait to start")
+            if self.proc.poll() is not None:
+                raise AssertionError("inotifywait failed: " + self.err_path.read_text())
+        except BaseException:
+            self.close()
+            raise
+
+    def lines(self):
+        self.out.flush()
+        return self.out_path.read_text().splitlines()
+
+    def wait_line(self, pred, timeout=10, what="an event"):
+        return wait_for(lambda: [l for l in self.lines() if pred(l)], timeout=timeout, what=what)
+
+    def close(self):
+        stop_process(self.proc, timeout=5)
+        self.out.close()
+        self.err.close()
+
+
+@pytest.fixture
+def watch_factory(tmp_path):
+    watches = []
+
+    def make(path, **kw):
+        w = Watch(tmp_path, path, name=f"watch{len(watches)}", **kw)
+        watches.append(w)
+        return w
+
+    yield make
+    for w in watches:
+        w.close()
