@@ -21,7 +21,7 @@ double cache_now(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int cache_new(struct tree *t, double ttl, double max_stale, struct cache **ret)
+int cache_new(struct tree *t, double ttl, double max_stale, size_t cache_max, struct cache **ret)
 {
         struct cache *c = calloc(1, sizeof(*c));
 
@@ -30,6 +30,7 @@ int cache_new(struct tree *t, double ttl, double max_stale, struct cache **ret)
         c->tree = t;
         c->ttl = ttl;
         c->max_stale = max_stale;
+        c->cache_max = cache_max;
         c->backoff = ERROR_BACKOFF;
         pthread_cond_init(&c->done, NULL);
         *ret = c;
@@ -72,6 +73,60 @@ bool cache_unit_stale(const struct cache *c, const struct unit *u)
 {
         return u->ever_ok && u->error && !u->terminal &&
                cache_now() - u->fetched_at > c->ttl;
+}
+
+static void lru_unlink(struct cache *c, struct unit *u)
+{
+        if (u->lru_prev)
+                u->lru_prev->lru_next = u->lru_next;
+        else
+                c->lru_head = u->lru_next;
+        if (u->lru_next)
+                u->lru_next->lru_prev = u->lru_prev;
+        else
+                c->lru_tail = u->lru_prev;
+        u->lru_prev = u->lru_next = NULL;
+}
+
+/* Marks u most recently used; listings are not on the list (never evicted). */
+static void lru_touch(struct cache *c, struct unit *u)
+{
+        if (!u->cached || c->lru_head == u)
+                return;
+        lru_unlink(c, u);
+        u->lru_next = c->lru_head;
+        if (c->lru_head)
+                c->lru_head->lru_prev = u;
+        c->lru_head = u;
+        if (!c->lru_tail)
+                c->lru_tail = u;
+}
+
+static bool evictable(const struct unit *u)
+{
+        return u->dir->nlookup == 0 && !u->fetching && u->pins == 0;
+}
+
+/* 64: eviction runs under the tree lock, so it looks at a bounded number of
+ * units per call; held ones are skipped and found again later. */
+#define EVICT_SCAN_MAX 64
+
+static void cache_evict(struct cache *c)
+{
+        struct unit *u = c->lru_tail;
+
+        for (int scanned = 0; u && c->n_cached > c->cache_max && scanned < EVICT_SCAN_MAX; scanned++) {
+                struct unit *prev = u->lru_prev;
+
+                if (evictable(u) && tree_prune(c->tree, u->dir) == 0) {
+                        lru_unlink(c, u);
+                        u->cached = false;
+                        u->ever_ok = u->terminal = false;
+                        u->error = 0;
+                        c->n_cached--;
+                }
+                u = prev;
+        }
 }
 
 /* What one fetch brought back, carried from outside the lock to inside. */
@@ -195,6 +250,7 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
         }
         if (is_fresh(u, now, max_age)) {
                 c->stats.hits++;
+                lru_touch(c, u);
                 return 0;
         }
         if (in_backoff(c, u, now))
@@ -217,7 +273,14 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
                 u->ever_ok = true;
                 u->terminal = f.snap ? f.terminal : false;
                 u->fetched_at = now;
+                clock_gettime(CLOCK_REALTIME, &u->fetched_wall);
                 u->error = 0;
+                if (!u->cached && f.snap) {
+                        u->cached = true;
+                        c->n_cached++;
+                }
+                lru_touch(c, u);
+                cache_evict(c);
         } else {
                 u->error = r;
                 u->error_at = now;

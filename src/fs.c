@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobfs/cache.h"
@@ -581,6 +583,85 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_statfs(req, &sv);
 }
 
+#define XATTR_FETCHED "user.jobfs.fetched"
+#define XATTR_STALE "user.jobfs.stale"
+
+/* user.jobfs.fetched: when the data was fetched; user.jobfs.stale: present,
+ * with the error, while a refetch failed and old data is being served. */
+static int xattr_value(struct jobfs *fs, const struct node *n, const char *name, char *buf,
+                       size_t size)
+{
+        const struct unit *u = n->unit;
+        struct tm tm;
+
+        if (!u || (u->kind != UNIT_JOB && u->kind != UNIT_RUN) || !u->ever_ok)
+                return -ENODATA;
+        if (strcmp(name, XATTR_FETCHED) == 0) {
+                gmtime_r(&u->fetched_wall.tv_sec, &tm);
+                return (int)strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        }
+        if (strcmp(name, XATTR_STALE) == 0 && cache_unit_stale(fs->cache, u))
+                return snprintf(buf, size, "%s", strerror(-u->error));
+        return -ENODATA;
+}
+
+static void reply_xattr(fuse_req_t req, const char *value, int len, size_t size)
+{
+        if (len < 0)
+                fuse_reply_err(req, -len);
+        else if (size == 0)
+                fuse_reply_xattr(req, (size_t)len);
+        else if ((size_t)len > size)
+                fuse_reply_err(req, ERANGE);
+        else
+                fuse_reply_buf(req, value, (size_t)len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+        struct jobfs *fs = fs_of(req);
+        char value[128];
+        int len;
+
+        pthread_mutex_lock(&fs->tree->lock);
+        len = xattr_value(fs, node_of(fs, ino), name, value, sizeof(value));
+        pthread_mutex_unlock(&fs->tree->lock);
+        reply_xattr(req, value, len, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+        static const char *const names[] = { XATTR_FETCHED, XATTR_STALE };
+        struct jobfs *fs = fs_of(req);
+        char list[64], value[128];
+        int len = 0;
+
+        pthread_mutex_lock(&fs->tree->lock);
+        for (size_t i = 0; i < 2; i++)
+                if (xattr_value(fs, node_of(fs, ino), names[i], value, sizeof(value)) >= 0)
+                        len += snprintf(list + len, sizeof(list) - (size_t)len, "%s", names[i]) + 1;
+        pthread_mutex_unlock(&fs->tree->lock);
+        reply_xattr(req, list, len, size);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+        (void)ino;
+        (void)name;
+        (void)value;
+        (void)size;
+        (void)flags;
+        fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+        (void)ino;
+        (void)name;
+        fuse_reply_err(req, EROFS);
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
         (void)userdata;
@@ -615,4 +696,8 @@ const struct fuse_lowlevel_ops fs_ops = {
         .link = op_link,
         .symlink = op_symlink,
         .statfs = op_statfs,
+        .getxattr = op_getxattr,
+        .listxattr = op_listxattr,
+        .setxattr = op_setxattr,
+        .removexattr = op_removexattr,
 };

@@ -301,6 +301,7 @@ int http_request(struct http *h, const char *method, const char *url, const char
                 goto out;
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
+        log_debug("%s %s: %ld, %zu bytes", method, url, ret->status, t.len);
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;

@@ -46,7 +46,7 @@ int jobfs_new(const struct options *opts, struct jobfs **ret)
         r = r ? r : bacalhau_backend_new(fs->http, opts->bacalhau_url, opts->client_id, &fs->bacalhau);
         r = r ? r : muse_backend_new(fs->http, opts->muse_url, &fs->muse);
         r = r ? r : tree_new(!opts->no_notify, &fs->tree);
-        r = r ? r : cache_new(fs->tree, opts->ttl, opts->max_stale, &fs->cache);
+        r = r ? r : cache_new(fs->tree, opts->ttl, opts->max_stale, opts->cache_max, &fs->cache);
         r = r ? r : build_static(fs);
         r = r ? r : notifier_new(fs, &fs->notifier);
         if (r < 0) {
@@ -110,9 +110,9 @@ char *jobfs_status_text(struct jobfs *fs)
                 return NULL;
         status_endpoint(f, fs->bacalhau);
         status_endpoint(f, fs->muse);
-        fprintf(f, "[cache]\nunits: %zu\nhits: %llu\nfetches: %llu\nshared_waits: %llu\n"
+        fprintf(f, "[cache]\nunits: %zu\ncached: %zu\nhits: %llu\nfetches: %llu\nshared_waits: %llu\n"
                    "http_requests: %llu\nevents: %lu\nuptime_s: %.0f\n",
-                fs->cache->n_units, (unsigned long long)fs->cache->stats.hits,
+                fs->cache->n_units, fs->cache->n_cached, (unsigned long long)fs->cache->stats.hits,
                 (unsigned long long)fs->cache->stats.fetches,
                 (unsigned long long)fs->cache->stats.waits,
                 (unsigned long long)http_requests(fs->http), notifier_events(fs->notifier),

@@ -27,7 +27,7 @@ static int error_object_errno(struct json_object *obj, long status)
                 return 0;
         if (jsonutil_str(obj, "error", &msg, NULL))
                 log_debug("muse: server error %ld: %s", status, msg);
-        return status >= 500 ? -EIO : -ENOENT;
+        return status >= 500 ? http_status_errno(status) : -ENOENT;
 }
 
 static int parse_object(const char *body, size_t len, long status, struct json_object **ret)
@@ -228,7 +228,8 @@ static int muse_list(struct backend *b, char ***ret_names, size_t *ret_n)
         r = http_request(b->http, "GET", url, NULL, &rep);
         if (r >= 0)
                 r = rep.status == 200 ? muse_parse_list(rep.body, rep.len, ret_names, ret_n)
-                                      : http_status_errno(rep.status);
+                                      : rep.status == 404 ? -EIO /* not a ws API: software/ exists */
+                                                          : http_status_errno(rep.status);
         backend_note(b, r, "software/list");
         http_reply_clear(&rep);
         return r;

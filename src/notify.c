@@ -76,11 +76,15 @@ void notifier_push(void *ctx, struct changes *c)
         struct notifier *n = ctx;
 
         pthread_mutex_lock(&n->lock);
-        for (size_t i = 0; i < c->n; i++)
+        for (size_t i = 0; i < c->n; i++) {
                 if (changes_push(&n->queue, c->v[i].kind, c->v[i].node) < 0) {
                         log_error("out of memory queueing a change; its event is lost");
                         break;
                 }
+                /* the unit's nodes must outlive the queue: no eviction meanwhile */
+                if (c->v[i].node->unit)
+                        c->v[i].node->unit->pins++;
+        }
         pthread_cond_signal(&n->wake);
         pthread_mutex_unlock(&n->lock);
 }
@@ -157,6 +161,7 @@ static int replay_modify(int root, const struct target *tg)
         return r;
 }
 
+
 static void force_state(struct notifier *n, const struct change *c)
 {
         struct tree *t = n->fs->tree;
@@ -169,7 +174,24 @@ static void force_state(struct notifier *n, const struct change *c)
         pthread_mutex_unlock(&t->lock);
 }
 
+static void raise_one(struct notifier *n, const struct change *c);
+
+/* Raises one queued change, then lets its unit be evicted again. */
 static void raise_change(struct notifier *n, const struct change *c)
+{
+        struct tree *t = n->fs->tree;
+
+        if (__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE))
+                force_state(n, c);      /* unmounting: no more syscalls on the mount */
+        else
+                raise_one(n, c);
+        pthread_mutex_lock(&t->lock);
+        if (c->node->unit)
+                c->node->unit->pins--;
+        pthread_mutex_unlock(&t->lock);
+}
+
+static void raise_one(struct notifier *n, const struct change *c)
 {
         struct fuse_session *se = n->fs->se;
         bool announce = !n->fs->opts->no_notify;
@@ -227,9 +249,13 @@ static void *notify_main(void *arg)
                 batch = n->queue;
                 memset(&n->queue, 0, sizeof(n->queue));
                 pthread_mutex_unlock(&n->lock);
-                for (size_t i = 0; i < batch.n && !__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE); i++)
+                for (size_t i = 0; i < batch.n; i++)
                         raise_change(n, &batch.v[i]);
                 changes_clear(&batch);
+                /* an open fd on the mount makes `fusermount3 -u` fail with EBUSY */
+                if (n->rootfd >= 0)
+                        close(n->rootfd);
+                n->rootfd = -1;
                 pthread_mutex_lock(&n->lock);
         }
         pthread_mutex_unlock(&n->lock);

@@ -270,7 +270,7 @@ static int parse_long(struct options *o, int argc, char **argv, int *i)
         const struct opt_def *d = find_def(arg, eq ? (size_t)(eq - arg) : strlen(arg));
         const char *v = eq ? eq + 1 : NULL;
 
-        if (!d || strchr(arg, '_'))
+        if (!d || memchr(arg, '_', eq ? (size_t)(eq - arg) : strlen(arg)))
                 return usage_error("unknown option '%s'", argv[*i]);
         if (!v && d->type != OPT_FLAG) {
                 if (*i + 1 >= argc)
@@ -280,24 +280,23 @@ static int parse_long(struct options *o, int argc, char **argv, int *i)
         return apply_opt(o, d, v);
 }
 
+/* Resolves the mount point: the last positional argument. mount.fuse3 (fstab)
+ * runs `jobfs SOURCE MOUNTPOINT -o ...`; the source names nothing for jobfs. */
 static int set_mountpoint(struct options *o, const char *arg)
 {
-        char *abs;
-
-        if (o->mountpoint)
-                return usage_error("more than one mount point ('%s', then '%s')", o->mountpoint, arg);
-        abs = realpath(arg, NULL);
-        if (!abs) {
+        o->mountpoint = realpath(arg, NULL);
+        if (!o->mountpoint) {
                 fprintf(stderr, "jobfs: bad mount point '%s': %s\n", arg, strerror(errno));
                 return -EINVAL;
         }
-        o->mountpoint = abs;
         return 0;
 }
 
 enum options_result options_parse(int argc, char **argv, struct options *o)
 {
         int r = set_defaults(o, argc > 0 ? argv[0] : NULL);
+        const char *positional[2] = { NULL, NULL };
+        int n_positional = 0;
 
         for (int i = 1; r == 0 && i < argc; i++) {
                 const char *a = argv[i];
@@ -324,11 +323,16 @@ enum options_result options_parse(int argc, char **argv, struct options *o)
                 } else if (a[0] == '-' && a[1]) {
                         r = usage_error("unknown option '%s'", a);
                 } else {
-                        r = set_mountpoint(o, a);
+                        if (n_positional == 2)
+                                r = usage_error("too many arguments ('%s'): want [SOURCE] MOUNTPOINT", a);
+                        else
+                                positional[n_positional++] = a;
                 }
         }
-        if (r == 0 && !o->mountpoint)
+        if (r == 0 && n_positional == 0)
                 r = usage_error("no mount point given");
+        else if (r == 0)
+                r = set_mountpoint(o, positional[n_positional - 1]);
         if (r == -ENOMEM)
                 fputs("jobfs: out of memory\n", stderr);
         return r == 0 ? OPTIONS_RUN : OPTIONS_EXIT_USAGE;

@@ -120,6 +120,28 @@ static void node_free(struct node *n)
         free(n);
 }
 
+static bool subtree_held(const struct node *n)
+{
+        for (size_t i = 0; i < n->n_kids; i++)
+                if (n->kids[i]->nlookup > 0 || subtree_held(n->kids[i]))
+                        return true;
+        return false;
+}
+
+int tree_prune(struct tree *t, struct node *dir)
+{
+        (void)t;
+        if (subtree_held(dir))
+                return -EBUSY;
+        for (size_t i = 0; i < dir->n_kids; i++)
+                node_free(dir->kids[i]);
+        free(dir->kids);
+        free(dir->slots);
+        dir->kids = dir->slots = NULL;
+        dir->n_kids = dir->cap_kids = dir->n_slots = 0;
+        return 0;
+}
+
 void tree_free(struct tree *t)
 {
         if (!t)

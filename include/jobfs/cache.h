@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "jobfs/tree.h"
 
@@ -28,7 +29,11 @@ struct unit {                           /* all fields: protected by tree->lock *
         bool ever_ok, terminal;
         int error;                      /* last refetch failure, 0 after a success */
         double fetched_at, error_at;    /* monotonic seconds */
+        struct timespec fetched_wall;   /* CLOCK_REALTIME of the data (xattr) */
+        unsigned pins;                  /* queued changes naming its nodes */
+        bool cached;                    /* holds content, on the LRU list */
         struct unit *next;              /* cache->units */
+        struct unit *lru_prev, *lru_next;       /* cache->lru, most recent first */
 };
 
 struct cache_stats {
@@ -44,12 +49,17 @@ struct cache {
         double ttl, max_stale, backoff;
         struct unit *units;             /* every unit, for the poller */
         size_t n_units;
+        struct unit *lru_head, *lru_tail;       /* cached job/run units */
+        size_t n_cached, cache_max;
         struct cache_stats stats;
         cache_changes_fn on_changes;
         void *ctx;
 };
 
-int cache_new(struct tree *t, double ttl, double max_stale, struct cache **ret);
+/* cache_max: cached job/run units kept once the kernel holds none of their
+ * nodes; past it the least recently used one loses its content (its
+ * directory stays, and is refetched on next use). */
+int cache_new(struct tree *t, double ttl, double max_stale, size_t cache_max, struct cache **ret);
 void cache_free(struct cache *c);       /* NULL-safe */
 
 /* Creates the unit that fills dir (sets dir->unit). Tree lock held. */

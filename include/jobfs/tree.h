@@ -92,6 +92,9 @@ int tree_remove(struct tree *t, struct node *n, struct changes *out);
 /* Makes a new child visible, recording a change when announced. */
 int tree_reveal(struct tree *t, struct node *n, struct changes *out);
 
+/* Frees dir's children (cache eviction); -EBUSY if the kernel holds any. */
+int tree_prune(struct tree *t, struct node *dir);
+
 int changes_push(struct changes *c, enum change_kind kind, struct node *n);
 void changes_clear(struct changes *c);
 
