@@ -33,6 +33,7 @@ struct jobfs {
         struct node *jobs, *software, *meta, *status;   /* borrowed from tree */
         struct unit *jobs_list, *sw_list;               /* borrowed from cache */
         double started;                 /* monotonic */
+        bool kernel_opens;              /* FUSE_CAP_NO_OPEN_SUPPORT: opens cost nothing */
 };
 
 /* Builds everything but the FUSE session; caller frees with jobfs_free. */

@@ -272,22 +272,25 @@ def test_mtime_is_when_value_was_first_seen(sim, mount_factory):
 def test_writes_are_refused(sim, mnt):
     f = mnt.p("jobs", SEED_JOB, "state")
     read(f)
+    # with kernel-side opens (FUSE_CAP_NO_OPEN_SUPPORT) a write is refused at
+    # write time (EROFS), else at open (EACCES)
+    denied = ("Permission denied", "Read-only file system")
     cases = [
-        (["sh", "-c", f"echo x >> '{f}'"], "Permission denied"),
-        (["truncate", "-s0", f], "Permission denied"),
+        (["bash", "-c", f"echo x >> '{f}'"], denied),
+        (["truncate", "-s0", f], denied),
         (["touch", f], None),
-        (["mkdir", mnt.p("jobs", SEED_JOB, "x")], "Read-only file system"),
-        (["rm", "-f", f], "Read-only file system"),
-        (["mv", f, mnt.p("jobs", SEED_JOB, "y")], "Read-only file system"),
-        (["chmod", "644", f], "Read-only file system"),
-        (["sh", "-c", f"echo x > '{mnt.p('jobs', SEED_JOB, 'new')}'"], None),
-        (["ln", "-s", "x", mnt.p("jobs", "lnk")], "Read-only file system"),
+        (["mkdir", mnt.p("jobs", SEED_JOB, "x")], ("Read-only file system",)),
+        (["rm", "-f", f], ("Read-only file system",)),
+        (["mv", f, mnt.p("jobs", SEED_JOB, "y")], ("Read-only file system",)),
+        (["chmod", "644", f], ("Read-only file system",)),
+        (["bash", "-c", f"echo x > '{mnt.p('jobs', SEED_JOB, 'new')}'"], denied),
+        (["ln", "-s", "x", mnt.p("jobs", "lnk")], ("Read-only file system",)),
     ]
-    for cmd, msg in cases:
+    for cmd, msgs in cases:
         r = run(cmd)
         assert r.returncode != 0, cmd
-        if msg:
-            assert msg in r.stderr, (cmd, r.stderr)
+        if msgs:
+            assert any(m in r.stderr for m in msgs), (cmd, r.stderr)
     assert read(f) == b"Completed\n"
 
 
