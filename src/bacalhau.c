@@ -95,6 +95,8 @@ static int shard_dir(struct snap *top, const char *node, const char *shard, stru
         int r;
 
         *ret = NULL;
+        if (strcmp(node, "state") == 0 || strcmp(node, "state.json") == 0)
+                return jsonutil_snap_result(-EEXIST, node);     /* the job's own files */
         if (!nd) {
                 r = snap_add_dir(top, node, &nd);
                 if (r < 0)
@@ -145,6 +147,33 @@ static int parse_nodes(struct snap *top, struct job_summary *sum, struct json_ob
 }
 
 /* E3/E4: {"Executions":[{"NodeId":...,"ShardIndex"?:n,...}]} */
+static int parse_executions(struct snap *top, struct job_summary *sum, struct json_object *execs);
+
+/* E3: {"Shards":{"0":{"Executions":[...]}}}: the shard index is the key */
+static int parse_e3_shards(struct snap *top, struct job_summary *sum, struct json_object *shards)
+{
+        json_object_object_foreach(shards, idx, sh) {
+                struct json_object *execs = jsonutil_get(sh, "Executions");
+                size_t n;
+
+                if (!execs || !json_object_is_type(execs, json_type_array))
+                        continue;
+                n = json_object_array_length(execs);
+                for (size_t i = 0; i < n; i++) {
+                        struct json_object *ex = json_object_array_get_idx(execs, i);
+                        const char *node;
+                        int r;
+
+                        if (!jsonutil_str(ex, "NodeId", &node, NULL))
+                                continue;
+                        r = add_shard(top, sum, node, idx, ex);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 static int parse_executions(struct snap *top, struct job_summary *sum, struct json_object *execs)
 {
         size_t n = json_object_array_length(execs);
@@ -211,6 +240,9 @@ int bacalhau_parse_states(const char *body, size_t len, struct snap **ret, bool 
         v = jsonutil_get(state, "Executions");
         if (!r && v && json_object_is_type(v, json_type_array))
                 r = parse_executions(top, &sum, v);
+        v = jsonutil_get(state, "Shards");
+        if (!r && v && json_object_is_type(v, json_type_object))
+                r = parse_e3_shards(top, &sum, v);
         if (!r)
                 r = add_summary(top, state, &sum, &terminal);
         if (!r)

@@ -93,7 +93,8 @@ static void lru_touch(struct cache *c, struct unit *u)
 {
         if (!u->cached || c->lru_head == u)
                 return;
-        lru_unlink(c, u);
+        if (u->lru_prev || u->lru_next || c->lru_tail == u)
+                lru_unlink(c, u);       /* already listed (a fresh unit is not) */
         u->lru_next = c->lru_head;
         if (c->lru_head)
                 c->lru_head->lru_prev = u;

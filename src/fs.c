@@ -13,17 +13,16 @@
 #include "jobfs/jobfs.h"
 #include "jobfs/log.h"
 #include "jobfs/notify.h"
+#include "jobfs/prefetch.h"
 #include "jobfs/tree.h"
 
 /* Entries of one opendir, taken once so offsets stay valid while the tree
- * changes underneath (a job appearing mid-listing). */
+ * changes underneath (a job appearing mid-listing). items[0] is ".", items[1]
+ * "..". The nodes outlive the handle: the kernel holds the directory, so
+ * eviction leaves its children alone. */
 struct dir_list {
         size_t n;
-        struct dir_item {
-                uint64_t ino;
-                bool is_dir;
-                char *name;
-        } items[];
+        struct node *items[];
 };
 
 static struct jobfs *fs_of(fuse_req_t req)
@@ -70,13 +69,19 @@ static void fill_attr(const struct node *n, struct stat *st)
         st->st_atim = n->mtime;
 }
 
-static void fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
+static void fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
 {
         memset(e, 0, sizeof(*e));
         e->ino = ino_of(fs, n);
         e->generation = 1;
         fill_attr(n, &e->attr);
         e->attr_timeout = e->entry_timeout = timeout_of(fs, n);
+}
+
+/* An entry handed to the kernel: it now holds one more reference. */
+static void fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
+{
+        fill_entry_nocount(fs, n, e);
         n->nlookup++;
 }
 
@@ -374,6 +379,8 @@ static int refresh_dir(struct jobfs *fs, struct node *d)
 {
         int r;
 
+        if (d->role == ROLE_JOB || d->role == ROLE_RUN)
+                prefetch_after(fs->prefetch, d);        /* a sweep goes on to the next ones */
         switch (d->role) {
         case ROLE_JOBS:
                 /* the list endpoint adds to what we know; without it we still
@@ -408,14 +415,11 @@ static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct d
         l = calloc(1, sizeof(*l) + (n + 2) * sizeof(l->items[0]));
         if (!l)
                 return -ENOMEM;
-        l->items[l->n++] = (struct dir_item){ d->ino, true, NULL };
-        l->items[l->n++] = (struct dir_item){ d->parent ? d->parent->ino : d->ino, true, NULL };
-        for (size_t i = 0; i < d->n_kids; i++) {
-                struct node *k = d->kids[i];
-
-                if (node_visible(k))
-                        l->items[l->n++] = (struct dir_item){ k->ino, k->is_dir, k->name };
-        }
+        l->items[l->n++] = d;
+        l->items[l->n++] = d->parent ? d->parent : d;
+        for (size_t i = 0; i < d->n_kids; i++)
+                if (node_visible(d->kids[i]))
+                        l->items[l->n++] = d->kids[i];
         *ret = l;
         return 0;
 }
@@ -438,31 +442,74 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 free(l);
 }
 
-/* Names in a dir_list point into nodes, which live until unmount. */
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
+static const char *item_name(const struct dir_list *l, size_t i)
 {
-        struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
-        char *buf = malloc(size);
+        return i == 0 ? "." : i == 1 ? ".." : l->items[i]->name;
+}
+
+/* Fills buf with entries from off on; with plus, each entry carries its
+ * attributes (READDIRPLUS: `ls -l` and `grep -r` need no LOOKUP per entry)
+ * and, "." and ".." aside, one more kernel reference. */
+static size_t fill_dir(struct jobfs *fs, fuse_req_t req, const struct dir_list *l, off_t off,
+                       char *buf, size_t size, bool plus)
+{
         size_t used = 0;
 
-        (void)ino;
-        if (!buf) {
-                fuse_reply_err(req, ENOMEM);
-                return;
-        }
         for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
-                const struct dir_item *it = &l->items[i];
-                struct stat st = { .st_ino = it->ino, .st_mode = it->is_dir ? S_IFDIR : S_IFREG };
-                const char *name = i == 0 ? "." : i == 1 ? ".." : it->name;
-                size_t need = fuse_add_direntry(req, buf + used, size - used, name, &st, (off_t)(i + 1));
+                struct node *n = l->items[i];
+                size_t need;
 
+                if (plus) {
+                        struct fuse_entry_param e;
+
+                        fill_entry_nocount(fs, n, &e);
+                        need = fuse_add_direntry_plus(req, buf + used, size - used, item_name(l, i),
+                                                      &e, (off_t)(i + 1));
+                        if (need <= size - used && i >= 2)
+                                n->nlookup++;
+                } else {
+                        struct stat st = { .st_ino = n->ino, .st_mode = n->is_dir ? S_IFDIR : S_IFREG };
+
+                        need = fuse_add_direntry(req, buf + used, size - used, item_name(l, i), &st,
+                                                 (off_t)(i + 1));
+                }
                 if (need > size - used)
                         break;
                 used += need;
         }
+        return used;
+}
+
+static void reply_dir(fuse_req_t req, off_t off, size_t size, struct fuse_file_info *fi, bool plus)
+{
+        struct jobfs *fs = fs_of(req);
+        struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
+        char *buf = malloc(size);
+        size_t used;
+
+        if (!buf) {
+                fuse_reply_err(req, ENOMEM);
+                return;
+        }
+        pthread_mutex_lock(&fs->tree->lock);
+        used = fill_dir(fs, req, l, off, buf, size, plus);
+        pthread_mutex_unlock(&fs->tree->lock);
         fuse_reply_buf(req, buf, used);
         free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+        (void)ino;
+        reply_dir(req, off, size, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+        (void)ino;
+        reply_dir(req, off, size, fi, true);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -700,6 +747,7 @@ const struct fuse_lowlevel_ops fs_ops = {
         .release = op_release,
         .opendir = op_opendir,
         .readdir = op_readdir,
+        .readdirplus = op_readdirplus,
         .releasedir = op_releasedir,
         .mkdir = op_mkdir,
         .mknod = op_mknod,

@@ -15,6 +15,7 @@
 #include "jobfs/log.h"
 
 #define HANDLES_MAX 64  /* idle handles kept; more threads just make new ones */
+#define HTTP_POOL_MAX 32        /* idle connections kept alive */
 
 struct http {
         struct http_config cfg;
@@ -166,6 +167,10 @@ static CURL *handle_get(struct http *h)
                 ms = 1;
         curl_easy_setopt(c, CURLOPT_SHARE, h->share);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);      /* threads: no SIGALRM */
+        /* the shared connection cache keeps what the handle returning a
+         * connection allows (default 5): room for the prefetch pool, the
+         * poller and the readers, or every sweep request opens a new one */
+        curl_easy_setopt(c, CURLOPT_MAXCONNECTS, (long)HTTP_POOL_MAX);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "jobfs/" JOBFS_VERSION);

@@ -11,6 +11,7 @@
 #include "jobfs/cache.h"
 #include "jobfs/http.h"
 #include "jobfs/notify.h"
+#include "jobfs/prefetch.h"
 #include "jobfs/tree.h"
 
 static int build_static(struct jobfs *fs)
@@ -49,6 +50,7 @@ int jobfs_new(const struct options *opts, struct jobfs **ret)
         r = r ? r : cache_new(fs->tree, opts->ttl, opts->max_stale, opts->cache_max, &fs->cache);
         r = r ? r : build_static(fs);
         r = r ? r : notifier_new(fs, &fs->notifier);
+        r = r ? r : prefetch_new(fs->cache, &fs->prefetch);
         if (r < 0) {
                 jobfs_free(fs);
                 return r;
@@ -64,6 +66,7 @@ void jobfs_free(struct jobfs *fs)
         if (!fs)
                 return;
         notifier_free(fs->notifier);
+        prefetch_free(fs->prefetch);
         cache_free(fs->cache);
         tree_free(fs->tree);
         backend_free(fs->bacalhau);

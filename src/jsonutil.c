@@ -30,7 +30,7 @@ int jsonutil_parse(const char *body, size_t len, struct json_object **ret)
         }
         /* trailing white space (Go's encoder adds "\n") is fine; anything else is not */
         for (; end < len; end++)
-                if (!strchr(" \t\r\n", body[end]))
+                if (body[end] != ' ' && body[end] != '\t' && body[end] != '\r' && body[end] != '\n')
                         goto out;
         *ret = obj;
         obj = NULL;

@@ -21,6 +21,7 @@
 #include "jobfs/log.h"
 #include "jobfs/notify.h"
 #include "jobfs/options.h"
+#include "jobfs/prefetch.h"
 
 struct signal_ctx {
         struct jobfs *fs;
@@ -45,6 +46,7 @@ static void *signal_main(void *arg)
         log_info("signal %d: unmounting", sig);
         http_cancel_all(ctx->fs->http);
         notifier_stop(ctx->fs->notifier);
+        prefetch_stop(ctx->fs->prefetch);
         fuse_session_exit(ctx->fs->se);
         pthread_kill(ctx->main_thread, SIGUSR1);
         return NULL;
@@ -111,6 +113,8 @@ static int run(struct options *opts)
         sig_started = r == 0;
         if (r == 0)
                 r = notifier_start(fs->notifier);
+        if (r == 0)
+                r = prefetch_start(fs->prefetch);
         if (r < 0) {
                 log_errno(r, "starting threads");
                 r = 1;
@@ -133,6 +137,7 @@ out:
         if (fs->http)
                 http_cancel_all(fs->http);
         notifier_stop(fs->notifier);
+        prefetch_stop(fs->prefetch);
         if (mounted)
                 fuse_session_unmount(fs->se);
         if (fs->se)

@@ -173,6 +173,7 @@ int tree_add(struct tree *t, struct node *dir, const char *name, bool is_dir,
         if (!n)
                 return -ENOMEM;
         n->parent = dir;
+        n->pos = dir->n_kids;
         dir->kids[dir->n_kids++] = n;
         index_put(dir->slots, dir->n_slots, n);
         *ret = n;

@@ -32,6 +32,7 @@ struct unit {                           /* all fields: protected by tree->lock *
         struct timespec fetched_wall;   /* CLOCK_REALTIME of the data (xattr) */
         unsigned pins;                  /* queued changes naming its nodes */
         bool cached;                    /* holds content, on the LRU list */
+        bool prefetch_queued;           /* on the prefetch queue */
         struct unit *next;              /* cache->units */
         struct unit *lru_prev, *lru_next;       /* cache->lru, most recent first */
 };

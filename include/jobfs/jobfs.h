@@ -17,6 +17,7 @@ struct cache;
 struct node;
 struct unit;
 struct notifier;
+struct prefetch;
 struct fuse_session;
 
 /* 1 h: terminal jobs never change, so the kernel may keep them long */
@@ -29,6 +30,7 @@ struct jobfs {
         struct tree *tree;
         struct cache *cache;
         struct notifier *notifier;
+        struct prefetch *prefetch;
         struct fuse_session *se;        /* set by main once created */
         struct node *jobs, *software, *meta, *status;   /* borrowed from tree */
         struct unit *jobs_list, *sw_list;               /* borrowed from cache */

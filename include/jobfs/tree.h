@@ -32,6 +32,7 @@ struct node {
         uint64_t ino;                   /* st_ino, never reused while mounted */
         uint64_t nlookup;               /* the kernel's references */
         struct node *parent;
+        size_t pos;                     /* index in parent->kids (listing order) */
         char *name;                     /* owned */
         bool is_dir;
         uint8_t role;                   /* enum node_role */
