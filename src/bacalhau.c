@@ -13,10 +13,14 @@
 
 #include "jobfs/backend.h"
 #include "jobfs/http.h"
+#include "jobfs/jsonscan.h"
 #include "jobfs/jsonutil.h"
 #include "jobfs/log.h"
 
 #define LIST_MAX 1000000        /* job ids from one list reply */
+/* A list reply carries every job in full (about 1.6 KB each): 1 GiB is
+ * 600,000 jobs. It is scanned as it streams, never held. */
+#define LIST_REPLY_MAX ((size_t)1 << 30)
 
 enum path_mode { PATH_UNKNOWN, PATH_REQUESTER, PATH_LEGACY };
 
@@ -258,72 +262,121 @@ out:
         return r;
 }
 
-/* The job id of one list entry: v0.3.16-19 {"Metadata":{"ID"}}, v0.3.20+
- * {"Job":{"Metadata":{"ID"}}}, and the swagger example's flat {"ID"}. */
-static const char *list_entry_id(struct json_object *job)
-{
-        const char *id;
+/* Job ids gathered from a list reply as it streams in. */
+struct list_ids {
+        char **ids;
+        size_t n, cap;
+        bool saw_jobs;          /* a top-level "jobs" array (or null) was there */
+        char best[SNAP_NAME_MAX + 1];   /* the current entry's id so far */
+        int best_rank;                  /* 0 = none yet; lower wins */
+};
 
-        if (jsonutil_str(jsonutil_get(job, "Metadata"), "ID", &id, NULL) ||
-            jsonutil_str(jsonutil_get(jsonutil_get(job, "Job"), "Metadata"), "ID", &id, NULL) ||
-            jsonutil_str(job, "ID", &id, NULL))
-                return id;
-        return NULL;
+/* Where a list entry keeps its job id, best first: v0.3.16-19
+ * jobs[].Metadata.ID, v0.3.20+ jobs[].Job.Metadata.ID, and the swagger
+ * example's flat jobs[].ID. 0 for any other path. */
+static int id_rank(const char *const *path, size_t depth)
+{
+        if (depth < 3 || strcmp(path[0], "jobs") != 0 || strcmp(path[1], "[]") != 0)
+                return 0;
+        if (depth == 4 && strcmp(path[2], "Metadata") == 0 && strcmp(path[3], "ID") == 0)
+                return 1;
+        if (depth == 5 && strcmp(path[2], "Job") == 0 && strcmp(path[3], "Metadata") == 0 &&
+            strcmp(path[4], "ID") == 0)
+                return 2;
+        return depth == 3 && strcmp(path[2], "ID") == 0 ? 3 : 0;
+}
+
+/* The entry that just ended contributes its best id. */
+static int flush_entry(struct list_ids *l)
+{
+        if (!l->best_rank)
+                return 0;
+        l->best_rank = 0;
+        if (l->n == LIST_MAX)
+                return -E2BIG;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 64;
+                char **v = realloc(l->ids, cap * sizeof(*v));
+
+                if (!v)
+                        return -ENOMEM;
+                l->ids = v;
+                l->cap = cap;
+        }
+        l->ids[l->n] = strdup(l->best);
+        if (!l->ids[l->n])
+                return -ENOMEM;
+        l->n++;
+        return 0;
+}
+
+static int on_list_value(void *ctx, const char *const *path, size_t depth, enum jsonscan_kind kind,
+                         const char *value, size_t len)
+{
+        struct list_ids *l = ctx;
+        int rank;
+
+        if (depth == 1 && strcmp(path[0], "jobs") == 0) {
+                if (kind != JSONSCAN_ARRAY && kind != JSONSCAN_NULL)
+                        return -EBADMSG;
+                l->saw_jobs = true;
+        }
+        if (depth == 2 && strcmp(path[0], "jobs") == 0)
+                return flush_entry(l);          /* a new entry starts */
+        rank = kind == JSONSCAN_STRING ? id_rank(path, depth) : 0;
+        if (rank && (!l->best_rank || rank < l->best_rank) && snap_name_ok(value, len)) {
+                memcpy(l->best, value, len + 1);
+                l->best_rank = rank;
+        }
+        return 0;
+}
+
+static int feed_list(void *ctx, const char *data, size_t len)
+{
+        return jsonscan_feed(ctx, data, len);
+}
+
+/* A reply without a top-level "jobs" member is not a list reply (EBADMSG). */
+static int list_finish(struct jsonscan *js, struct list_ids *l, char ***ret_ids, size_t *ret_n)
+{
+        int r = jsonscan_end(js);
+
+        if (r == 0)
+                r = flush_entry(l);
+        if (r < 0)
+                return r;
+        if (!l->saw_jobs)
+                return -EBADMSG;
+        *ret_ids = l->ids ? l->ids : calloc(1, sizeof(char *));
+        if (!*ret_ids)
+                return -ENOMEM;
+        *ret_n = l->n;
+        l->ids = NULL;
+        l->n = 0;
+        return 0;
 }
 
 int bacalhau_parse_list(const char *body, size_t len, char ***ret_ids, size_t *ret_n)
 {
-        struct json_object *root = NULL, *jobs;
-        char **ids = NULL;
-        size_t n = 0, count;
+        struct list_ids l = { 0 };
+        struct jsonscan *js = NULL;
         int r;
 
-        r = jsonutil_parse(body, len, &root);
+        r = jsonscan_new(on_list_value, &l, &js);
         if (r < 0)
                 return r;
-        jobs = jsonutil_get(root, "jobs");
-        if (!json_object_is_type(root, json_type_object) ||
-            !json_object_object_get_ex(root, "jobs", NULL) ||
-            (jobs && !json_object_is_type(jobs, json_type_array))) {
-                r = -EBADMSG;
-                goto out;
-        }
-        count = jobs ? json_object_array_length(jobs) : 0;     /* Go encodes nil as null */
-        if (count > LIST_MAX) {
-                r = -E2BIG;
-                goto out;
-        }
-        ids = calloc(count ? count : 1, sizeof(*ids));
-        if (!ids) {
-                r = -ENOMEM;
-                goto out;
-        }
-        for (size_t i = 0; i < count; i++) {
-                const char *id = list_entry_id(json_object_array_get_idx(jobs, i));
-
-                if (!id || !snap_name_ok(id, strlen(id)))
-                        continue;
-                ids[n] = strdup(id);
-                if (!ids[n]) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                n++;
-        }
-        *ret_ids = ids;
-        *ret_n = n;
-        ids = NULL;
-        r = 0;
-out:
-        backend_names_free(ids, n);
-        json_object_put(root);
+        r = jsonscan_feed(js, body, len);
+        if (r == 0)
+                r = list_finish(js, &l, ret_ids, ret_n);
+        backend_names_free(l.ids, l.n);
+        jsonscan_free(js);
         return r;
 }
 
 /* POSTs body to the states or list endpoint, trying the v0.3.17+ path first
  * and the old one on 404, and remembering which one the server has. */
 static int post_endpoint(struct backend *b, const char *what, const char *body,
-                         struct http_reply *ret)
+                         http_chunk_fn fn, void *ctx, struct http_reply *ret)
 {
         struct bacalhau *bc = b->priv;
         int mode = __atomic_load_n(&bc->mode, __ATOMIC_ACQUIRE);
@@ -335,7 +388,8 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
                         continue;
                 snprintf(url, sizeof(url), "%s/%s%s", b->base_url,
                          m == PATH_REQUESTER ? "requester/" : "", what);
-                r = http_request(b->http, "POST", url, body, ret);
+                r = fn ? http_request_stream(b->http, "POST", url, body, fn, ctx, LIST_REPLY_MAX, ret)
+                       : http_request(b->http, "POST", url, body, ret);
                 if (r < 0)
                         return r;
                 if (ret->status != 404 || mode != PATH_UNKNOWN) {
@@ -388,7 +442,7 @@ static int bacalhau_fetch(struct backend *b, const char *const keys[], struct sn
 
         if (!body)
                 return -ENOMEM;
-        r = post_endpoint(b, "states", body, &rep);
+        r = post_endpoint(b, "states", body, NULL, NULL, &rep);
         if (r >= 0)
                 r = rep.status == 200 ? bacalhau_parse_states(rep.body, rep.len, ret_snap, ret_terminal)
                                       : reply_errno(&rep);
@@ -401,15 +455,19 @@ static int bacalhau_fetch(struct backend *b, const char *const keys[], struct sn
 static int bacalhau_list(struct backend *b, char ***ret_names, size_t *ret_n)
 {
         struct http_reply rep = { 0 };
+        struct list_ids l = { 0 };
+        struct jsonscan *js = NULL;
         char *body = request_body(b, NULL, NULL);
         int r;
 
-        if (!body)
-                return -ENOMEM;
-        r = post_endpoint(b, "list", body, &rep);
+        r = body ? jsonscan_new(on_list_value, &l, &js) : -ENOMEM;
         if (r >= 0)
-                r = rep.status == 200 ? bacalhau_parse_list(rep.body, rep.len, ret_names, ret_n)
+                r = post_endpoint(b, "list", body, feed_list, js, &rep);
+        if (r >= 0)
+                r = rep.status == 200 ? list_finish(js, &l, ret_names, ret_n)
                                       : http_status_errno(rep.status);
+        backend_names_free(l.ids, l.n);
+        jsonscan_free(js);
         backend_note(b, r, "list");
         http_reply_clear(&rep);
         free(body);

@@ -374,6 +374,17 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, 0);
 }
 
+/* A listing past its TTL is served as it is while a pool thread refetches it
+ * (stale-while-revalidate): the jobs/ list of 100,000 jobs is 160 MB, and an
+ * `ls` must not wait seconds for it every TTL. New names appear once it is
+ * in, with IN_CREATE for watchers. The first listing is waited for. */
+static int refresh_listing(struct jobfs *fs, struct unit *u)
+{
+        if (u->ever_ok && prefetch_unit(fs->prefetch, u))
+                return 0;
+        return cache_refresh(fs->cache, u, fs->opts->ttl);
+}
+
 /* Brings a directory's children up to date before listing them. */
 static int refresh_dir(struct jobfs *fs, struct node *d)
 {
@@ -385,12 +396,12 @@ static int refresh_dir(struct jobfs *fs, struct node *d)
         case ROLE_JOBS:
                 /* the list endpoint adds to what we know; without it we still
                  * list the jobs opened so far */
-                r = cache_refresh(fs->cache, fs->jobs_list, fs->opts->ttl);
+                r = refresh_listing(fs, fs->jobs_list);
                 if (r < 0)
                         log_debug("listing jobs/: %s", strerror(-r));
                 return 0;
         case ROLE_SOFTWARE:
-                return cache_refresh(fs->cache, fs->sw_list, fs->opts->ttl);
+                return refresh_listing(fs, fs->sw_list);
         default:
                 return refresh(fs, d);
         }

@@ -31,9 +31,14 @@ struct http {
 
 struct transfer {
         struct http *h;
+        CURL *c;
         char *buf;
         size_t len, cap;
         bool too_big;
+        http_chunk_fn fn;               /* streaming: 200 bodies go here */
+        void *ctx;
+        size_t streamed, stream_max;
+        int stream_err;                 /* fn's error, or -EFBIG */
 };
 
 static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *userp)
@@ -110,11 +115,29 @@ uint64_t http_requests(const struct http *h)
         return __atomic_load_n(&h->requests, __ATOMIC_RELAXED);
 }
 
+static size_t on_stream(struct transfer *t, const char *ptr, size_t n)
+{
+        if (n > t->stream_max - t->streamed) {
+                t->stream_err = -EFBIG;
+                return 0;
+        }
+        t->streamed += n;
+        t->stream_err = t->fn(t->ctx, ptr, n);
+        return t->stream_err < 0 ? 0 : n;
+}
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userp)
 {
         struct transfer *t = userp;
         size_t n = size * nmemb;
 
+        if (t->fn) {
+                long status = 0;
+
+                curl_easy_getinfo(t->c, CURLINFO_RESPONSE_CODE, &status);
+                if (status == 200)
+                        return on_stream(t, ptr, n);
+        }
         if (n > t->h->cfg.max_reply - t->len) {
                 t->too_big = true;
                 return 0;       /* makes curl fail with CURLE_WRITE_ERROR */
@@ -205,6 +228,8 @@ static int http_curl_errno(CURLcode rc, CURL *c, const struct transfer *t)
 {
         long os_errno = 0;
 
+        if (t->stream_err < 0)
+                return t->stream_err;   /* the consumer stopped the transfer */
         switch (rc) {
         case CURLE_OPERATION_TIMEDOUT:
                 return -ETIMEDOUT;
@@ -257,10 +282,10 @@ int http_status_errno(long status)
         }
 }
 
-int http_request(struct http *h, const char *method, const char *url, const char *body,
-                 struct http_reply *ret)
+static int perform(struct http *h, const char *method, const char *url, const char *body,
+                   struct transfer *tp, struct http_reply *ret)
 {
-        struct transfer t = { .h = h };
+        struct transfer t = *tp;
         struct curl_slist *hdrs = NULL;
         char *ctype = NULL;
         CURLcode rc;
@@ -272,6 +297,7 @@ int http_request(struct http *h, const char *method, const char *url, const char
         c = handle_get(h);
         if (!c)
                 return -ENOMEM;
+        t.c = c;
         __atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -322,6 +348,22 @@ out:
         free(ctype);
         free(t.buf);
         return r;
+}
+
+int http_request(struct http *h, const char *method, const char *url, const char *body,
+                 struct http_reply *ret)
+{
+        struct transfer t = { .h = h };
+
+        return perform(h, method, url, body, &t, ret);
+}
+
+int http_request_stream(struct http *h, const char *method, const char *url, const char *body,
+                        http_chunk_fn fn, void *ctx, size_t stream_max, struct http_reply *ret)
+{
+        struct transfer t = { .h = h, .fn = fn, .ctx = ctx, .stream_max = stream_max };
+
+        return perform(h, method, url, body, &t, ret);
 }
 
 void http_reply_clear(struct http_reply *r)

@@ -50,8 +50,7 @@ static void *worker_main(void *arg)
                 p->head = (p->head + 1) % QUEUE_MAX;
                 p->len--;
                 u->prefetch_queued = false;
-                if (!u->ever_ok)
-                        cache_refresh(p->cache, u, p->cache->ttl);
+                cache_refresh(p->cache, u, p->cache->ttl);     /* no-op when fresh by now */
         }
         pthread_mutex_unlock(&t->lock);
         return NULL;
@@ -98,6 +97,26 @@ void prefetch_free(struct prefetch *p)
         free(p);
 }
 
+static bool enqueue(struct prefetch *p, struct unit *u)
+{
+        if (u->prefetch_queued)
+                return true;
+        if (p->len == QUEUE_MAX)
+                return false;
+        p->ring[(p->head + p->len) % QUEUE_MAX] = u;
+        p->len++;
+        u->prefetch_queued = true;
+        pthread_cond_signal(&p->work);
+        return true;
+}
+
+bool prefetch_unit(struct prefetch *p, struct unit *u)
+{
+        if (!p->started || p->stop)
+                return false;
+        return enqueue(p, u);
+}
+
 void prefetch_after(struct prefetch *p, struct node *dir)
 {
         struct node *parent = dir->parent;
@@ -111,13 +130,7 @@ void prefetch_after(struct prefetch *p, struct node *dir)
                 if (!u || u->dir != parent->kids[i] || u->ever_ok || u->fetching)
                         continue;
                 queued++;
-                if (u->prefetch_queued)
-                        continue;
-                if (p->len == QUEUE_MAX)
+                if (!enqueue(p, u))
                         break;
-                p->ring[(p->head + p->len) % QUEUE_MAX] = u;
-                p->len++;
-                u->prefetch_queued = true;
-                pthread_cond_signal(&p->work);
         }
 }

@@ -37,6 +37,15 @@ int http_request(struct http *h, const char *method, const char *url, const char
                  struct http_reply *ret);
 void http_reply_clear(struct http_reply *r);
 
+/* Receives a 200 reply's body piece by piece; 0 or -errno (stops the transfer). */
+typedef int (*http_chunk_fn)(void *ctx, const char *data, size_t len);
+
+/* Like http_request, but a 200 reply's body goes to fn as it arrives, never
+ * held whole, up to stream_max bytes (-EFBIG past it); ret->body is then
+ * empty. Other statuses' bodies are kept as usual (max_reply). */
+int http_request_stream(struct http *h, const char *method, const char *url, const char *body,
+                        http_chunk_fn fn, void *ctx, size_t stream_max, struct http_reply *ret);
+
 /* Makes requests in flight fail at once with -ECANCELED, and later ones too. */
 void http_cancel_all(struct http *h);
 

@@ -15,6 +15,7 @@
 struct cache;
 struct node;
 struct prefetch;
+struct unit;
 
 #define PREFETCH_WORKERS 8
 #define PREFETCH_AHEAD 16       /* two pools' worth: the reader never waits for a slot */
@@ -25,6 +26,10 @@ int prefetch_start(struct prefetch *p);
  * once after http_cancel_all). Idempotent. */
 void prefetch_stop(struct prefetch *p);
 void prefetch_free(struct prefetch *p);         /* NULL-safe; stops first */
+
+/* Queues one unit for a background refresh (a listing past its TTL is served
+ * as it is meanwhile). False if the pool is stopped or full. Tree lock held. */
+bool prefetch_unit(struct prefetch *p, struct unit *u);
 
 /* Queues the never-fetched siblings that follow dir in its parent's listing
  * order. Tree lock held. */
