@@ -155,10 +155,16 @@ static bool literal_ok(const char *t, size_t len)
         if ((len == 4 && !memcmp(t, "true", 4)) || (len == 5 && !memcmp(t, "false", 5)) ||
             (len == 4 && !memcmp(t, "null", 4)))
                 return true;
-        for (size_t i = 0; i < len; i++)
+        bool digit = false;
+
+        for (size_t i = 0; i < len; i++) {
+                digit |= t[i] >= '0' && t[i] <= '9';
+                if (!digit && !(t[i] == '-' && i == 0))
+                        return false;   /* a number starts with [-]digit */
                 if (!((t[i] >= '0' && t[i] <= '9') || strchr("-+.eE", t[i])))
                         return false;
-        return len > 0 && (t[0] == '-' || (t[0] >= '0' && t[0] <= '9'));
+        }
+        return digit;
 }
 
 static bool is_space(unsigned char c)
