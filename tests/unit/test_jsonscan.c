@@ -21,12 +21,23 @@ static int on_value(void *ctx, const char *const *path, size_t depth, enum jsons
         static const char kinds[] = "soanx";
         struct record *r = ctx;
 
+        char line[256];
+        size_t n = 0;
+
         if (++r->calls == r->fail_at)
                 return -EIO;
-        for (size_t i = 0; i < depth; i++)
-                r->len += (size_t)snprintf(r->out + r->len, sizeof(r->out) - r->len, "/%s", path[i]);
-        r->len += (size_t)snprintf(r->out + r->len, sizeof(r->out) - r->len, "=%c%s%.*s\n",
-                                   kinds[kind], value ? ":" : "", (int)len, value ? value : "");
+        for (size_t i = 0; i < depth && n < sizeof(line); i++)
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "/%s", path[i]);
+        if (n < sizeof(line))
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "=%c%s%.*s\n", kinds[kind],
+                                      value ? ":" : "", (int)len, value ? value : "");
+        if (n > sizeof(line) - 1)
+                n = sizeof(line) - 1;
+        if (n < sizeof(r->out) - r->len) {      /* deep inputs: keep what fits */
+                memcpy(r->out + r->len, line, n);
+                r->len += n;
+                r->out[r->len] = '\0';
+        }
         return 0;
 }
 
