@@ -29,13 +29,17 @@ static void index_put(struct node **slots, size_t n_slots, struct node *kid)
         slots[i] = kid;
 }
 
-/* Keeps the index under 50% full. */
+/* 8: a shard dir holds about a dozen files and a node dir one shard; a scan
+ * of 8 names is as fast as a hash, and the index costs 80 bytes a dir. */
+#define INDEX_MIN 8
+
+/* Keeps the index under 50% full, once a dir has more than INDEX_MIN kids. */
 static int index_grow(struct node *dir)
 {
-        size_t n = dir->n_slots ? dir->n_slots * 2 : 8;
+        size_t n = dir->n_slots ? dir->n_slots * 2 : 4 * INDEX_MIN;
         struct node **slots;
 
-        if (dir->n_slots && dir->n_kids + 1 <= dir->n_slots / 2)
+        if (dir->n_kids + 1 <= INDEX_MIN || (dir->n_slots && dir->n_kids + 1 <= dir->n_slots / 2))
                 return 0;
         slots = calloc(n, sizeof(*slots));
         if (!slots)
@@ -52,8 +56,12 @@ struct node *tree_child(const struct node *dir, const char *name)
 {
         size_t i;
 
-        if (!dir->n_slots)
+        if (!dir->n_slots) {
+                for (i = 0; i < dir->n_kids; i++)
+                        if (strcmp(dir->kids[i]->name, name) == 0)
+                                return dir->kids[i];
                 return NULL;
+        }
         i = name_hash(name) & (dir->n_slots - 1);
         for (; dir->slots[i]; i = (i + 1) & (dir->n_slots - 1))
                 if (strcmp(dir->slots[i]->name, name) == 0)
@@ -73,15 +81,12 @@ void tree_stamp(struct tree *t)
 
 static struct node *node_alloc(struct tree *t, const char *name, bool is_dir, enum node_role role)
 {
-        struct node *n = calloc(1, sizeof(*n));
+        size_t len = strlen(name);
+        struct node *n = calloc(1, sizeof(*n) + len + 1);
 
         if (!n)
                 return NULL;
-        n->name = strdup(name);
-        if (!n->name) {
-                free(n);
-                return NULL;
-        }
+        memcpy(n->name, name, len + 1);
         n->ino = t->next_ino++;
         n->is_dir = is_dir;
         n->role = role;
@@ -116,7 +121,6 @@ static void node_free(struct node *n)
         blob_unref(n->content);
         free(n->kids);
         free(n->slots);
-        free(n->name);
         free(n);
 }
 
@@ -175,7 +179,8 @@ int tree_add(struct tree *t, struct node *dir, const char *name, bool is_dir,
         n->parent = dir;
         n->pos = dir->n_kids;
         dir->kids[dir->n_kids++] = n;
-        index_put(dir->slots, dir->n_slots, n);
+        if (dir->n_slots)
+                index_put(dir->slots, dir->n_slots, n);
         *ret = n;
         return 0;
 }

@@ -33,7 +33,6 @@ struct node {
         uint64_t nlookup;               /* the kernel's references */
         struct node *parent;
         size_t pos;                     /* index in parent->kids (listing order) */
-        char *name;                     /* owned */
         bool is_dir;
         uint8_t role;                   /* enum node_role */
         uint8_t vis;                    /* enum node_vis */
@@ -44,8 +43,9 @@ struct node {
         struct unit *unit;              /* fills this node; NULL for static ones */
         struct node **kids;             /* dirs: children in creation order */
         size_t n_kids, cap_kids;
-        struct node **slots;            /* dirs: open-addressing index over kids */
+        struct node **slots;            /* dirs of over 8: open-addressing index over kids */
         size_t n_slots;
+        char name[];                    /* allocated with the node: one malloc less each */
 };
 
 enum change_kind { CHANGE_MODIFY, CHANGE_CREATE, CHANGE_DELETE };
