@@ -7,8 +7,8 @@
  * (the input up to its first NUL), must succeed exactly when snap_name_ok
  * accepts that string, on a fresh snapshot, and a second add must be -EEXIST.
  *
- * "Control character" is read as C0 (0x00-0x1f) and DEL, as snapshot.c does;
- * C1 controls (U+0080-U+009F, bytes C2 80-C2 9F) are valid UTF-8 and accepted.
+ * "Control character" is C0 (0x00-0x1f), DEL and C1 (U+0080-U+009F, bytes
+ * C2 80-C2 9F), as snapshot.c reads it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -37,7 +37,10 @@ static bool ref_name_ok(const unsigned char *p, size_t n)
                         i++;
                         continue;
                 }
-                if (c >= 0xc2 && c <= 0xdf) {
+                if (c == 0xc2) {
+                        tails = 1;
+                        lo = 0xa0;              /* below: C1 controls */
+                } else if (c >= 0xc3 && c <= 0xdf) {
                         tails = 1;
                 } else if (c == 0xe0) {
                         tails = 2;

@@ -235,6 +235,37 @@ static int serve_after_error(const struct cache *c, const struct unit *u, double
         return 0;
 }
 
+bool cache_needs_fetch(const struct cache *c, const struct unit *u, double max_age)
+{
+        double now = cache_now();
+
+        return !u->fetching && !is_fresh(u, now, max_age) && !in_backoff(c, u, now);
+}
+
+int cache_wait(struct cache *c, struct unit *u, double grace)
+{
+        unsigned long seen = u->fetches_done;
+        struct timespec deadline;
+        double end;
+
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        end = (double)deadline.tv_sec + (double)deadline.tv_nsec / 1e9 + grace;
+        deadline.tv_sec = (time_t)end;
+        deadline.tv_nsec = (long)((end - (double)deadline.tv_sec) * 1e9);
+        while (u->fetches_done == seen)
+                if (pthread_cond_timedwait(&c->done, &c->tree->lock, &deadline) == ETIMEDOUT)
+                        break;
+        if (!u->ever_ok && !u->error)
+                return cache_refresh(c, u, c->ttl);     /* evicted meanwhile */
+        if (u->fetches_done == seen) {
+                c->stats.stale_served++;
+                return serve_after_error(c, u, cache_now());
+        }
+        if (u->error == -ENOENT)
+                return -ENOENT;
+        return u->error ? serve_after_error(c, u, cache_now()) : 0;
+}
+
 int cache_refresh(struct cache *c, struct unit *u, double max_age)
 {
         struct fetched f = { 0 };
@@ -289,6 +320,7 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
                         r = serve_after_error(c, u, now);
         }
         u->fetching = false;
+        u->fetches_done++;
         pthread_cond_broadcast(&c->done);
         snap_free(f.snap);
         backend_names_free(f.names, f.n_names);

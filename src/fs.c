@@ -106,6 +106,24 @@ static int render_status(struct jobfs *fs)
         return 0;
 }
 
+/* 1 s: a healthy server answers well within it; past it, a reader of data
+ * it has seen gets that data instead of waiting out --timeout. */
+#define STALE_GRACE 1.0
+
+/* Refreshes a unit past its TTL. When there is data to fall back on, the
+ * refetch runs on a pool thread and the reader waits STALE_GRACE for it at
+ * most, then reads what there is (the refetch goes on, bounded by its own
+ * deadline, and its outcome is there for the next read). */
+static int refresh_unit(struct jobfs *fs, struct unit *u)
+{
+        if (u->ever_ok && u->fetching)
+                return cache_wait(fs->cache, u, STALE_GRACE);  /* the poller's, say */
+        if (u->ever_ok && cache_needs_fetch(fs->cache, u, fs->opts->ttl) &&
+            prefetch_unit(fs->prefetch, u))
+                return cache_wait(fs->cache, u, STALE_GRACE);
+        return cache_refresh(fs->cache, u, fs->opts->ttl);
+}
+
 /* Brings the data of n (a file's content, a dir's children) up to the TTL.
  * Tree lock held. Stale data is fine (cache_refresh decides). */
 static int refresh(struct jobfs *fs, struct node *n)
@@ -114,7 +132,7 @@ static int refresh(struct jobfs *fs, struct node *n)
                 return render_status(fs);
         if (!n->unit || n->role == ROLE_JOBS || n->role == ROLE_SOFTWARE)
                 return 0;       /* listings refresh on readdir, not on every stat */
-        return cache_refresh(fs->cache, n->unit, fs->opts->ttl);
+        return refresh_unit(fs, n->unit);
 }
 
 /* A job (under jobs/) or run (under software/NAME/) opened by its path. */
@@ -140,7 +158,7 @@ static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *na
         }
         if (!n->unit->ever_ok || !node_visible(n)) {
                 /* first sight (or gone): the server decides whether it exists */
-                r = cache_refresh(fs->cache, n->unit, fs->opts->ttl);
+                r = refresh_unit(fs, n->unit);
                 if (r < 0)
                         return r;
         }

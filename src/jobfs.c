@@ -114,10 +114,12 @@ char *jobfs_status_text(struct jobfs *fs)
         status_endpoint(f, fs->bacalhau);
         status_endpoint(f, fs->muse);
         fprintf(f, "[cache]\nunits: %zu\ncached: %zu\nhits: %llu\nfetches: %llu\nshared_waits: %llu\n"
+                   "stale_served: %llu\n"
                    "http_requests: %llu\nevents: %lu\nuptime_s: %.0f\n",
                 fs->cache->n_units, fs->cache->n_cached, (unsigned long long)fs->cache->stats.hits,
                 (unsigned long long)fs->cache->stats.fetches,
                 (unsigned long long)fs->cache->stats.waits,
+                (unsigned long long)fs->cache->stats.stale_served,
                 (unsigned long long)http_requests(fs->http), notifier_events(fs->notifier),
                 cache_now() - fs->started);
         if (fclose(f) != 0) {

@@ -95,6 +95,9 @@ bool snap_name_ok(const char *name, size_t len)
                 n = utf8_seq(p + i, len - i);
                 if (n == 0)
                         return false;
+                /* C1 controls, U+0080..U+009F (0xc2 0x80..0x9f): CSI and friends */
+                if (n == 2 && p[i] == 0xc2 && p[i + 1] <= 0x9f)
+                        return false;
                 i += n;
         }
         return true;
@@ -114,7 +117,7 @@ static int snap_add(struct snap *parent, const char *name, struct snap **ret)
 
         if (!snap_name_ok(name, strlen(name)))
                 return -EINVAL;
-        if (*parent->count >= SNAP_MAX_ENTRIES)
+        if (*parent->count >= SNAP_MAX_ENTRIES || parent->n_children >= SNAP_DIR_MAX)
                 return -E2BIG;
         if (snap_child(parent, name))
                 return -EEXIST;

@@ -33,12 +33,14 @@ struct unit {                           /* all fields: protected by tree->lock *
         unsigned pins;                  /* queued changes naming its nodes */
         bool cached;                    /* holds content, on the LRU list */
         bool prefetch_queued;           /* on the prefetch queue */
+        unsigned long fetches_done;     /* bumped when a fetch ends (cache_wait) */
         struct unit *next;              /* cache->units */
         struct unit *lru_prev, *lru_next;       /* cache->lru, most recent first */
 };
 
 struct cache_stats {
         uint64_t hits, fetches, waits;
+        uint64_t stale_served;          /* reads that did not wait out a slow refetch */
 };
 
 /* Called with the tree lock held when a refresh changed the tree. */
@@ -71,6 +73,15 @@ int cache_unit_new(struct cache *c, enum unit_kind kind, struct node *dir, struc
  * with the tree lock held; drops it while fetching. 0 when data is there
  * (maybe stale), else -errno. */
 int cache_refresh(struct cache *c, struct unit *u, double max_age);
+
+/* Whether cache_refresh(c, u, max_age) would fetch now (not fresh, not
+ * within the back-off after an error, no fetch in flight). Tree lock held. */
+bool cache_needs_fetch(const struct cache *c, const struct unit *u, double max_age);
+
+/* Waits up to `grace` seconds for the next fetch of u to end (another thread
+ * does it), then answers like cache_refresh: 0 with data (maybe stale) or
+ * -errno. Tree lock held; dropped while waiting. */
+int cache_wait(struct cache *c, struct unit *u, double grace);
 
 /* Whether u's data is older than its TTL and a refetch failed (stale). */
 bool cache_unit_stale(const struct cache *c, const struct unit *u);

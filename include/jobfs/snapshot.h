@@ -15,6 +15,9 @@
 
 #define SNAP_NAME_MAX 255
 #define SNAP_MAX_ENTRIES 100000   /* per snapshot: 100x the largest real job seen */
+/* per directory: a job has tens of nodes; the cap keeps the duplicate check
+ * (a scan) from going quadratic on a hostile reply of 50,000 node ids */
+#define SNAP_DIR_MAX 1024
 
 struct snap {
         char *name;                     /* owned; NULL for the top */
@@ -30,7 +33,7 @@ struct snap *snap_new(void);
 void snap_free(struct snap *s);         /* NULL-safe, recursive */
 
 /* Add a subdirectory; *ret is borrowed until snap_free of the top.
- * -EINVAL for an unsafe name, -EEXIST for a duplicate, -E2BIG past the cap. */
+ * -EINVAL for an unsafe name, -EEXIST for a duplicate, -E2BIG past a cap. */
 int snap_add_dir(struct snap *parent, const char *name, struct snap **ret);
 /* Add a file; takes the content reference in every case (also on error). */
 int snap_add_file(struct snap *parent, const char *name, struct blob *content);
@@ -40,5 +43,6 @@ int snap_add_text(struct snap *parent, const char *name, const char *text, size_
 const struct snap *snap_child(const struct snap *dir, const char *name);
 
 /* A name a server sent may become a directory entry: not empty, ".", "..",
- * no '/', NUL or control character, valid UTF-8, at most 255 bytes. */
+ * no '/', NUL or control character (C0, DEL, C1), valid UTF-8, at most 255
+ * bytes. */
 bool snap_name_ok(const char *name, size_t len);

@@ -82,7 +82,9 @@ static void test_name_utf8(void)
 {
         /* valid: 2, 3 and 4 byte sequences and the edges of each range */
         CHECK(NAME_OK("\xc3\xa9t\xc3\xa9"));            /* été */
-        CHECK(NAME_OK("\xc2\x80"));                     /* U+0080, smallest 2-byte */
+        CHECK(!NAME_OK("\xc2\x80"));                    /* U+0080, smallest 2-byte: a C1 control */
+        CHECK(!NAME_OK("a\xc2\x9b" "b"));                /* U+009B CSI, terminal escapes */
+        CHECK(NAME_OK("\xc2\xa0"));                     /* U+00A0, the first after C1 */
         CHECK(NAME_OK("\xdf\xbf"));                     /* U+07FF */
         CHECK(NAME_OK("\xe0\xa0\x80"));                 /* U+0800, smallest 3-byte */
         CHECK(NAME_OK("\xe2\x82\xac"));                 /* U+20AC */
@@ -221,6 +223,27 @@ static void test_add_text(void)
 
 /* Fills a snapshot to SNAP_MAX_ENTRIES, spread over directories so the
  * linear duplicate check stays fast, then checks every kind of add fails. */
+/* A directory holds at most SNAP_DIR_MAX entries: the duplicate check is a
+ * scan, and 50,000 node ids in a 1 MB reply took 30 s of CPU without it. */
+static void test_dir_cap(void)
+{
+        struct snap *top = snap_new();
+        char name[32];
+        int r = 0;
+        int i;
+
+        if (!CHECK(top))
+                return;
+        for (i = 0; r == 0 && i < SNAP_DIR_MAX + 10; i++) {
+                snprintf(name, sizeof(name), "n%d", i);
+                r = snap_add_dir(top, name, NULL);
+        }
+        CHECK_INT_EQ(r, -E2BIG);
+        CHECK_INT_EQ(i, SNAP_DIR_MAX + 1);
+        CHECK_INT_EQ(top->n_children, SNAP_DIR_MAX);
+        snap_free(top);
+}
+
 static void test_cap(void)
 {
         enum { PER_DIR = 249 };         /* 400 dirs x (1 + 249) = 100,000 entries */
@@ -277,6 +300,7 @@ int main(void)
         test_name_utf8();
         test_add();
         test_add_text();
+        test_dir_cap();
         test_cap();
         return CHECK_DONE();
 }
