@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: dependencies, a warnings-as-errors
 # build, unit + integration tests, then the same suite again under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then each libFuzzer
+# harness for FUZZ_SECONDS (default 60) under ASan+UBSan.
 #   contrib/test.sh            everything
-#   contrib/test.sh --quick    the plain build only (no sanitizer pass)
+#   contrib/test.sh --quick    the plain build only (no sanitizer or fuzz pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 contrib/install-deps.sh
@@ -28,4 +29,7 @@ if [ "${1:-}" != "--quick" ]; then
   build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --num-processes 2 --print-errorlogs
+
+  echo "== fuzz the reply parsers and name checks (${FUZZ_SECONDS:-60} s each)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh
 fi
