@@ -112,7 +112,7 @@ static bool evictable(const struct unit *u)
  * units per call; held ones are skipped and found again later. */
 #define EVICT_SCAN_MAX 64
 
-static void cache_evict(struct cache *c)
+void cache_trim(struct cache *c)
 {
         struct unit *u = c->lru_tail;
 
@@ -312,7 +312,7 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
                         c->n_cached++;
                 }
                 lru_touch(c, u);
-                cache_evict(c);
+                cache_trim(c);
         } else {
                 u->error = r;
                 u->error_at = now;

@@ -222,6 +222,9 @@ static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)
         struct node *n = node_of(fs, ino);
 
         n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+        /* the kernel let go of a job or run: room to evict past --cache-max */
+        if (n->nlookup == 0 && n->unit && n->unit->dir == n && fs->cache->n_cached > fs->cache->cache_max)
+                cache_trim(fs->cache);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

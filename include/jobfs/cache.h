@@ -83,6 +83,10 @@ bool cache_needs_fetch(const struct cache *c, const struct unit *u, double max_a
  * -errno. Tree lock held; dropped while waiting. */
 int cache_wait(struct cache *c, struct unit *u, double grace);
 
+/* Evicts least recently used units the kernel no longer holds while more
+ * than cache_max are cached (a bounded scan). Tree lock held. */
+void cache_trim(struct cache *c);
+
 /* Whether u's data is older than its TTL and a refetch failed (stale). */
 bool cache_unit_stale(const struct cache *c, const struct unit *u);
 
