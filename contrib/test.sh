@@ -20,16 +20,31 @@ build() {  # dir, extra meson options...
   ninja -C "$dir" >/dev/null
 }
 
+# Adds up the "N passed, M failed" lines of the unit tests and pytest in a
+# meson test log into the totals printed at the end.
+passed=0 failed=0
+tally() {
+  local p f
+  read -r p f < <(grep -hoE '^(test_[a-z_]+\.c: )?[0-9]+ passed(, [0-9]+ failed)?|[0-9]+ (passed|failed)' "$1" \
+    | awk '{for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }}
+           END { print p + 0, f + 0 }')
+  passed=$((passed + p)) failed=$((failed + f))
+}
+
 echo "== build (-Wall -Wextra -Werror) and test"
 build build
 meson test -C build --num-processes 2 --print-errorlogs
+tally build/meson-logs/testlog.txt
 
 if [ "${1:-}" != "--quick" ]; then
   echo "== build and test under ASan + UBSan"
   build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --num-processes 2 --print-errorlogs
+  tally build-asan/meson-logs/testlog.txt
 
   echo "== fuzz the reply parsers and name checks (${FUZZ_SECONDS:-60} s each)"
   FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh
 fi
+echo "== totals (unit checks and pytest cases, every pass)"
+echo "$passed passed, $failed failed"
