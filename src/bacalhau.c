@@ -47,11 +47,17 @@ bool bacalhau_state_is_terminal(const char *s)
         return false;
 }
 
+struct cut_keys;
+
+/* What one parse gathers beside the snapshot. */
 struct job_summary {
         unsigned seen;          /* bit i: a shard is in summary_order[i] */
         size_t shards;
         bool all_final;
+        const struct cut_keys *cut;     /* keys json-c cut at a NUL: not names */
 };
+
+static bool is_cut_key(const struct cut_keys *k, const char *key);
 
 static void summary_add(struct job_summary *sum, const char *state)
 {
@@ -124,6 +130,10 @@ static int add_shard(struct snap *top, struct job_summary *sum, const char *node
 
         if (!json_object_is_type(sh, json_type_object))
                 return 0;
+        if (is_cut_key(sum->cut, node) || is_cut_key(sum->cut, shard)) {
+                log_info("left out a node or shard whose name holds a NUL");
+                return 0;
+        }
         jsonutil_str(sh, "State", &state, NULL);
         summary_add(sum, state);
         r = shard_dir(top, node, shard, &dir);
@@ -166,9 +176,10 @@ static int parse_e3_shards(struct snap *top, struct job_summary *sum, struct jso
                 for (size_t i = 0; i < n; i++) {
                         struct json_object *ex = json_object_array_get_idx(execs, i);
                         const char *node;
+                        size_t len;
                         int r;
 
-                        if (!jsonutil_str(ex, "NodeId", &node, NULL))
+                        if (!jsonutil_str(ex, "NodeId", &node, &len) || strlen(node) != len)
                                 continue;
                         r = add_shard(top, sum, node, idx, ex);
                         if (r < 0)
@@ -187,10 +198,11 @@ static int parse_executions(struct snap *top, struct job_summary *sum, struct js
                 struct json_object *si = jsonutil_get(ex, "ShardIndex");
                 const char *node;
                 char idx[32];
+                size_t len;
                 int r;
 
-                if (!jsonutil_str(ex, "NodeId", &node, NULL))
-                        continue;
+                if (!jsonutil_str(ex, "NodeId", &node, &len) || strlen(node) != len)
+                        continue;       /* a NUL inside: not a name */
                 snprintf(idx, sizeof(idx), "%d",
                          si && json_object_is_type(si, json_type_int) ? json_object_get_int(si) : 0);
                 r = add_shard(top, sum, node, idx, ex);
@@ -217,9 +229,71 @@ static int add_summary(struct snap *top, struct json_object *state, const struct
         return 0;       /* no shard in a known state: no summary, like an absent field */
 }
 
+/* Object keys that hold a NUL, cut where json-c cuts them ("a\u0000/x" is
+ * seen by json-c as "a"): such a key must not pass for the safe name "a". */
+struct cut_keys {
+        char **v;
+        size_t n;
+};
+
+static int on_key(void *ctx, const char *const *path, size_t depth, enum jsonscan_kind kind,
+                  const char *value, size_t len)
+{
+        struct cut_keys *k = ctx;
+        char **v;
+
+        (void)path;
+        (void)depth;
+        if (kind != JSONSCAN_KEY || strlen(value) == len)
+                return 0;
+        if (k->n == SNAP_DIR_MAX)
+                return -E2BIG;
+        v = realloc(k->v, (k->n + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        k->v = v;
+        k->v[k->n] = strdup(value);
+        return k->v[k->n++] ? 0 : -ENOMEM;
+}
+
+/* Only when the reply has an escaped NUL at all (never, from a sane server). */
+static int find_cut_keys(const char *body, size_t len, struct cut_keys *ret)
+{
+        struct jsonscan *js = NULL;
+        int r;
+
+        if (!memmem(body, len, "\\u0000", 6))
+                return 0;
+        r = jsonscan_new(on_key, ret, &js);
+        if (r < 0)
+                return r;
+        jsonscan_report_keys(js, true);
+        r = jsonscan_feed(js, body, len);
+        jsonscan_free(js);
+        return r == -EBADMSG ? 0 : r;   /* json-c judges the syntax */
+}
+
+static bool is_cut_key(const struct cut_keys *k, const char *key)
+{
+        if (!k)
+                return false;
+        for (size_t i = 0; i < k->n; i++)
+                if (strcmp(k->v[i], key) == 0)
+                        return true;
+        return false;
+}
+
+static void cut_keys_clear(struct cut_keys *k)
+{
+        backend_names_free(k->v, k->n);
+        k->v = NULL;
+        k->n = 0;
+}
+
 int bacalhau_parse_states(const char *body, size_t len, struct snap **ret, bool *ret_terminal)
 {
-        struct job_summary sum = { .all_final = true };
+        struct cut_keys cut = { 0 };
+        struct job_summary sum = { .all_final = true, .cut = &cut };
         struct json_object *root = NULL, *state, *v;
         struct snap *top = NULL;
         bool terminal = false;
@@ -228,6 +302,9 @@ int bacalhau_parse_states(const char *body, size_t len, struct snap **ret, bool 
         r = jsonutil_parse(body, len, &root);
         if (r < 0)
                 return r;
+        r = find_cut_keys(body, len, &cut);
+        if (r < 0)
+                goto out;
         state = jsonutil_get(root, "state");
         if (!state || !json_object_is_type(state, json_type_object)) {
                 r = -EBADMSG;
@@ -257,6 +334,7 @@ int bacalhau_parse_states(const char *body, size_t len, struct snap **ret, bool 
         *ret_terminal = terminal;
         top = NULL;
 out:
+        cut_keys_clear(&cut);
         snap_free(top);
         json_object_put(root);
         return r;

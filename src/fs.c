@@ -194,8 +194,10 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
         }
         /* the notifier must not see a new name before its own mkdir/mknod,
          * or the kernel answers EEXIST without asking us, and no event */
+        if (r < 0)
+                return r;       /* no data to fall back on, or older than --max-stale */
         if (!n || !node_visible(n) || (self && n->vis == VIS_PENDING_CREATE))
-                return r < 0 ? r : -ENOENT;
+                return -ENOENT;
         if (n->role == ROLE_STATUS && !self)
                 render_status(fs);
         fill_entry(fs, n, e);
@@ -256,8 +258,8 @@ static int do_getattr(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct s
 
         if (!n->is_dir && !from_notifier(fs, req))
                 r = refresh(fs, n);
-        if (r < 0 && !node_visible(n))
-                return r;
+        if (r < 0)
+                return r;       /* stale data within --max-stale comes back as 0 */
         fill_attr(n, st);
         *ret_timeout = timeout_of(fs, n);
         return 0;
@@ -325,7 +327,7 @@ static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse
         if (fs->kernel_opens)
                 return -ENOSYS;
         r = refresh(fs, n);
-        if (r < 0 && !node_visible(n))
+        if (r < 0)
                 return r;
         /* the kernel's pages are still right unless the content changed since
          * they were read; a change also bumps mtime (auto_inval_data) */

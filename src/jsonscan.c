@@ -35,6 +35,7 @@ struct jsonscan {
         void *ctx;
         enum state st;
         bool in_key;            /* the string being read is an object key */
+        bool report_keys;
         bool array_start;       /* just after '[': ']' may close it */
         struct frame *frames;   /* JSONSCAN_DEPTH_MAX of them */
         size_t depth;
@@ -61,6 +62,11 @@ int jsonscan_new(jsonscan_fn fn, void *ctx, struct jsonscan **ret)
         s->st = ST_VALUE;
         *ret = s;
         return 0;
+}
+
+void jsonscan_report_keys(struct jsonscan *s, bool on)
+{
+        s->report_keys = on;
 }
 
 void jsonscan_free(struct jsonscan *s)
@@ -126,6 +132,14 @@ static int string_done(struct jsonscan *s)
         if (s->in_key) {
                 struct frame *f = &s->frames[s->depth - 1];
 
+                if (s->report_keys && !s->too_long) {
+                        int r;
+
+                        s->str[s->len] = '\0';
+                        r = s->fn(s->ctx, s->path, s->depth - 1, JSONSCAN_KEY, s->str, s->len);
+                        if (r < 0)
+                                return r;
+                }
                 /* an over-long key matches no path we look for */
                 memcpy(f->key, s->too_long ? "" : s->str, s->too_long ? 1 : s->len);
                 if (!s->too_long)

@@ -144,10 +144,14 @@ int muse_parse_list(const char *body, size_t len, char ***ret_names, size_t *ret
         }
         for (size_t i = 0; i < count; i++) {
                 const char *name;
+                size_t name_len;
 
-                if (!jsonutil_str(json_object_array_get_idx(root, i), "name", &name, NULL) ||
-                    !snap_name_ok(name, strlen(name)))
+                /* the JSON length, not strlen: "a\u0000b" must not pass as "a" */
+                if (!jsonutil_str(json_object_array_get_idx(root, i), "name", &name, &name_len) ||
+                    !snap_name_ok(name, name_len)) {
+                        log_info("muse: left out a software name that is not a safe file name");
                         continue;
+                }
                 names[n] = strdup(name);
                 if (!names[n]) {
                         r = -ENOMEM;

@@ -23,6 +23,7 @@
 #include "jobfs/http.h"
 #include "jobfs/jobfs.h"
 #include "jobfs/log.h"
+#include "jobfs/prefetch.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
 
@@ -301,8 +302,10 @@ static void poll_once(struct notifier *n)
 
         pthread_mutex_lock(&fs->tree->lock);
         count = collect_units(fs, &units);
+        /* the pool polls 8 at a time; what does not fit is polled right here */
         for (size_t i = 0; i < count && !__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE); i++)
-                cache_refresh(fs->cache, units[i], max_age);
+                if (!prefetch_poll(fs->prefetch, units[i], max_age))
+                        cache_refresh(fs->cache, units[i], max_age);
         pthread_mutex_unlock(&fs->tree->lock);
         free(units);
 }

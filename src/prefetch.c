@@ -50,7 +50,9 @@ static void *worker_main(void *arg)
                 p->head = (p->head + 1) % QUEUE_MAX;
                 p->len--;
                 u->prefetch_queued = false;
-                cache_refresh(p->cache, u, p->cache->ttl);     /* no-op when fresh by now */
+                /* no-op when fresh by now */
+                cache_refresh(p->cache, u, u->prefetch_age > 0 ? u->prefetch_age : p->cache->ttl);
+                u->prefetch_age = 0;
         }
         pthread_mutex_unlock(&t->lock);
         return NULL;
@@ -114,6 +116,14 @@ bool prefetch_unit(struct prefetch *p, struct unit *u)
 {
         if (!p->started || p->stop)
                 return false;
+        return enqueue(p, u);
+}
+
+bool prefetch_poll(struct prefetch *p, struct unit *u, double max_age)
+{
+        if (!p->started || p->stop || u->prefetch_queued)
+                return false;
+        u->prefetch_age = max_age;
         return enqueue(p, u);
 }
 

@@ -33,6 +33,7 @@ struct unit {                           /* all fields: protected by tree->lock *
         unsigned pins;                  /* queued changes naming its nodes */
         bool cached;                    /* holds content, on the LRU list */
         bool prefetch_queued;           /* on the prefetch queue */
+        double prefetch_age;            /* max_age for the queued refresh; 0 = TTL */
         unsigned long fetches_done;     /* bumped when a fetch ends (cache_wait) */
         struct unit *next;              /* cache->units */
         struct unit *lru_prev, *lru_next;       /* cache->lru, most recent first */

@@ -7,13 +7,15 @@
  * as it goes; depth and string length are capped.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 #define JSONSCAN_DEPTH_MAX 64
 #define JSONSCAN_STRING_MAX 1024        /* longer strings are scanned, not reported */
 
 enum jsonscan_kind { JSONSCAN_STRING, JSONSCAN_OBJECT, JSONSCAN_ARRAY, JSONSCAN_NULL,
-                     JSONSCAN_SCALAR /* number, true, false */ };
+                     JSONSCAN_SCALAR /* number, true, false */,
+                     JSONSCAN_KEY /* only with jsonscan_report_keys: path is the object's */ };
 
 /* Called for every value as it starts (containers) or ends (the rest):
  * path[0..depth-1] are object keys, or "[]" for array elements; value/len is
@@ -26,6 +28,9 @@ struct jsonscan;
 
 int jsonscan_new(jsonscan_fn fn, void *ctx, struct jsonscan **ret);
 void jsonscan_free(struct jsonscan *s);         /* NULL-safe */
+/* Also report object keys (kind JSONSCAN_KEY, value = the decoded key, which
+ * may hold a NUL that json-c would cut the key at). */
+void jsonscan_report_keys(struct jsonscan *s, bool on);
 /* Feeds the next len bytes. -EBADMSG on bad syntax, or the callback's error. */
 int jsonscan_feed(struct jsonscan *s, const char *buf, size_t len);
 /* After the last byte: -EBADMSG unless exactly one complete value was seen. */

@@ -31,6 +31,10 @@ void prefetch_free(struct prefetch *p);         /* NULL-safe; stops first */
  * as it is meanwhile). False if the pool is stopped or full. Tree lock held. */
 bool prefetch_unit(struct prefetch *p, struct unit *u);
 
+/* Like prefetch_unit, for the poller: the unit is refetched when older than
+ * max_age (not the TTL). False when not queued: the caller refreshes it. */
+bool prefetch_poll(struct prefetch *p, struct unit *u, double max_age);
+
 /* Queues the never-fetched siblings that follow dir in its parent's listing
  * order. Tree lock held. */
 void prefetch_after(struct prefetch *p, struct node *dir);
