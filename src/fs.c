@@ -1,4 +1,6 @@
-/* fs: see include/jobfs/fs.h. */
+/* fs: see include/jobfs/fs.h. This file: the shared helpers, lookups,
+ * attributes, reads and xattrs; fs_dir.c lists directories; fs_write.c holds
+ * the notifier's writes and the refusals of everyone else's. */
 #include "jobfs/fs.h"
 
 #include <errno.h>
@@ -15,45 +17,37 @@
 #include "jobfs/notify.h"
 #include "jobfs/prefetch.h"
 #include "jobfs/tree.h"
+#include "fs_internal.h"
 
-/* Entries of one opendir, taken once so offsets stay valid while the tree
- * changes underneath (a job appearing mid-listing). items[0] is ".", items[1]
- * "..". The nodes outlive the handle: the kernel holds the directory, so
- * eviction leaves its children alone. */
-struct dir_list {
-        size_t n;
-        struct node *items[];
-};
-
-static struct jobfs *fs_of(fuse_req_t req)
+struct jobfs *fs_jobfs(fuse_req_t req)
 {
         return fuse_req_userdata(req);
 }
 
-static struct node *node_of(struct jobfs *fs, fuse_ino_t ino)
+struct node *fs_node(struct jobfs *fs, fuse_ino_t ino)
 {
         return ino == FUSE_ROOT_ID ? fs->tree->root : (struct node *)(uintptr_t)ino;
 }
 
-static fuse_ino_t ino_of(struct jobfs *fs, struct node *n)
+fuse_ino_t fs_ino(struct jobfs *fs, struct node *n)
 {
         return n == fs->tree->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
 }
 
-static bool from_notifier(struct jobfs *fs, fuse_req_t req)
+bool fs_from_notifier(struct jobfs *fs, fuse_req_t req)
 {
         return notifier_is_self(fs->notifier, fuse_req_ctx(req)->pid);
 }
 
 /* How long the kernel may cache n: long once its job is final. */
-static double timeout_of(struct jobfs *fs, const struct node *n)
+double fs_timeout(struct jobfs *fs, const struct node *n)
 {
         if (n->unit && n->unit->terminal && (n->unit->kind == UNIT_JOB || n->unit->kind == UNIT_RUN))
                 return JOBFS_FINAL_TIMEOUT;
         return fs->opts->ttl;
 }
 
-static void fill_attr(const struct node *n, struct stat *st)
+void fs_fill_attr(const struct node *n, struct stat *st)
 {
         memset(st, 0, sizeof(*st));
         st->st_ino = n->ino;
@@ -69,19 +63,19 @@ static void fill_attr(const struct node *n, struct stat *st)
         st->st_atim = n->mtime;
 }
 
-static void fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
+void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
 {
         memset(e, 0, sizeof(*e));
-        e->ino = ino_of(fs, n);
+        e->ino = fs_ino(fs, n);
         e->generation = 1;
-        fill_attr(n, &e->attr);
-        e->attr_timeout = e->entry_timeout = timeout_of(fs, n);
+        fs_fill_attr(n, &e->attr);
+        e->attr_timeout = e->entry_timeout = fs_timeout(fs, n);
 }
 
 /* An entry handed to the kernel: it now holds one more reference. */
-static void fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
+void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
 {
-        fill_entry_nocount(fs, n, e);
+        fs_fill_entry_nocount(fs, n, e);
         n->nlookup++;
 }
 
@@ -126,7 +120,7 @@ static int refresh_unit(struct jobfs *fs, struct unit *u)
 
 /* Brings the data of n (a file's content, a dir's children) up to the TTL.
  * Tree lock held. Stale data is fine (cache_refresh decides). */
-static int refresh(struct jobfs *fs, struct node *n)
+int fs_refresh(struct jobfs *fs, struct node *n)
 {
         if (n->role == ROLE_STATUS)
                 return render_status(fs);
@@ -169,8 +163,8 @@ static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *na
 static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
                      struct fuse_entry_param *e)
 {
-        struct node *p = node_of(fs, parent), *n = NULL;
-        bool self = from_notifier(fs, req);
+        struct node *p = fs_node(fs, parent), *n = NULL;
+        bool self = fs_from_notifier(fs, req);
         int r = 0;
 
         if (!p->is_dir)
@@ -181,7 +175,7 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
                 r = lookup_unit_dir(fs, p, name, &n);
                 if (r < 0)
                         return r;
-                fill_entry(fs, n, e);
+                fs_fill_entry(fs, n, e);
                 return 0;
         }
         n = tree_child(p, name);
@@ -189,7 +183,7 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
                 r = cache_refresh(fs->cache, fs->sw_list, fs->opts->ttl);
                 n = tree_child(p, name);
         } else if (!self) {
-                r = refresh(fs, p);
+                r = fs_refresh(fs, p);
                 n = tree_child(p, name);
         }
         /* the notifier must not see a new name before its own mkdir/mknod,
@@ -200,13 +194,13 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
                 return -ENOENT;
         if (n->role == ROLE_STATUS && !self)
                 render_status(fs);
-        fill_entry(fs, n, e);
+        fs_fill_entry(fs, n, e);
         return 0;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
         struct fuse_entry_param e;
         int r;
 
@@ -221,7 +215,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
-        struct node *n = node_of(fs, ino);
+        struct node *n = fs_node(fs, ino);
 
         n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
         /* the kernel let go of a job or run: room to evict past --cache-max */
@@ -231,7 +225,7 @@ static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
 
         pthread_mutex_lock(&fs->tree->lock);
         forget_one(fs, ino, nlookup);
@@ -241,7 +235,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
 
         pthread_mutex_lock(&fs->tree->lock);
         for (size_t i = 0; i < count; i++)
@@ -253,21 +247,21 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static int do_getattr(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct stat *st,
                       double *ret_timeout)
 {
-        struct node *n = node_of(fs, ino);
+        struct node *n = fs_node(fs, ino);
         int r = 0;
 
-        if (!n->is_dir && !from_notifier(fs, req))
-                r = refresh(fs, n);
+        if (!n->is_dir && !fs_from_notifier(fs, req))
+                r = fs_refresh(fs, n);
         if (r < 0)
                 return r;       /* stale data within --max-stale comes back as 0 */
-        fill_attr(n, st);
-        *ret_timeout = timeout_of(fs, n);
+        fs_fill_attr(n, st);
+        *ret_timeout = fs_timeout(fs, n);
         return 0;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
         double timeout = 0;
         struct stat st;
         int r;
@@ -282,29 +276,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                 fuse_reply_attr(req, &st, timeout);
 }
 
-/* Only the notifier's ftruncate/futimens get here; the file keeps the
- * server's content and our mtime, and the reply tells the kernel so. */
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi)
-{
-        struct jobfs *fs = fs_of(req);
-        struct stat st;
-        double timeout;
-
-        (void)attr;
-        (void)to_set;
-        (void)fi;
-        if (!from_notifier(fs, req)) {
-                fuse_reply_err(req, EROFS);
-                return;
-        }
-        pthread_mutex_lock(&fs->tree->lock);
-        fill_attr(node_of(fs, ino), &st);
-        timeout = timeout_of(fs, node_of(fs, ino));
-        pthread_mutex_unlock(&fs->tree->lock);
-        fuse_reply_attr(req, &st, timeout);
-}
-
 /* Where the kernel supports it (FUSE_CAP_NO_OPEN_SUPPORT), the first open is
  * answered ENOSYS and the kernel then opens files by itself with keep_cache:
  * a warm open+read+close costs no round trip at all. Freshness does not need
@@ -314,19 +285,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
  * then refused at write/setattr time (EROFS) instead of at open (EACCES). */
 static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-        struct node *n = node_of(fs, ino);
+        struct node *n = fs_node(fs, ino);
         int r;
 
         if (n->is_dir)
                 return -EISDIR;
         if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-                if (!from_notifier(fs, req))
+                if (!fs_from_notifier(fs, req))
                         return -EACCES;
                 return 0;
         }
         if (fs->kernel_opens)
                 return -ENOSYS;
-        r = refresh(fs, n);
+        r = fs_refresh(fs, n);
         if (r < 0)
                 return r;
         /* the kernel's pages are still right unless the content changed since
@@ -341,7 +312,7 @@ static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
         int r;
 
         pthread_mutex_lock(&fs->tree->lock);
@@ -356,29 +327,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
         struct blob *b;
 
         (void)fi;
         pthread_mutex_lock(&fs->tree->lock);
-        b = blob_ref(node_of(fs, ino)->content);
+        b = blob_ref(fs_node(fs, ino)->content);
         pthread_mutex_unlock(&fs->tree->lock);
         if (!b || off < 0 || (size_t)off >= b->len)
                 fuse_reply_buf(req, NULL, 0);
         else
                 fuse_reply_buf(req, b->data + off, size < b->len - (size_t)off ? size : b->len - (size_t)off);
         blob_unref(b);
-}
-
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
-{
-        (void)ino;
-        (void)buf;
-        (void)size;
-        (void)off;
-        (void)fi;
-        fuse_reply_err(req, EROFS);
 }
 
 /* Nothing is ever written, so nothing to flush: ENOSYS makes the kernel stop
@@ -395,277 +355,6 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         (void)ino;
         (void)fi;
         fuse_reply_err(req, 0);
-}
-
-/* A listing past its TTL is served as it is while a pool thread refetches it
- * (stale-while-revalidate): the jobs/ list of 100,000 jobs is 160 MB, and an
- * `ls` must not wait seconds for it every TTL. New names appear once it is
- * in, with IN_CREATE for watchers. The first listing is waited for. */
-static int refresh_listing(struct jobfs *fs, struct unit *u)
-{
-        if (u->ever_ok && prefetch_unit(fs->prefetch, u))
-                return 0;
-        return cache_refresh(fs->cache, u, fs->opts->ttl);
-}
-
-/* Brings a directory's children up to date before listing them. */
-static int refresh_dir(struct jobfs *fs, struct node *d)
-{
-        int r;
-
-        if (d->role == ROLE_JOB || d->role == ROLE_RUN)
-                prefetch_after(fs->prefetch, d);        /* a sweep goes on to the next ones */
-        switch (d->role) {
-        case ROLE_JOBS:
-                /* the list endpoint adds to what we know; without it we still
-                 * list the jobs opened so far */
-                r = refresh_listing(fs, fs->jobs_list);
-                if (r < 0)
-                        log_debug("listing jobs/: %s", strerror(-r));
-                return 0;
-        case ROLE_SOFTWARE:
-                return refresh_listing(fs, fs->sw_list);
-        default:
-                return refresh(fs, d);
-        }
-}
-
-static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct dir_list **ret)
-{
-        struct node *d = node_of(fs, ino);
-        struct dir_list *l;
-        size_t n = 0;
-        int r;
-
-        if (!d->is_dir)
-                return -ENOTDIR;
-        if (!from_notifier(fs, req)) {
-                r = refresh_dir(fs, d);
-                if (r < 0 && (!d->unit || !d->unit->ever_ok))
-                        return r;
-        }
-        for (size_t i = 0; i < d->n_kids; i++)
-                n += node_visible(d->kids[i]);
-        l = calloc(1, sizeof(*l) + (n + 2) * sizeof(l->items[0]));
-        if (!l)
-                return -ENOMEM;
-        l->items[l->n++] = d;
-        l->items[l->n++] = d->parent ? d->parent : d;
-        for (size_t i = 0; i < d->n_kids; i++)
-                if (node_visible(d->kids[i]))
-                        l->items[l->n++] = d->kids[i];
-        *ret = l;
-        return 0;
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-        struct jobfs *fs = fs_of(req);
-        struct dir_list *l = NULL;
-        int r;
-
-        pthread_mutex_lock(&fs->tree->lock);
-        r = do_opendir(fs, req, ino, &l);
-        pthread_mutex_unlock(&fs->tree->lock);
-        if (r < 0) {
-                fuse_reply_err(req, -r);
-                return;
-        }
-        fi->fh = (uint64_t)(uintptr_t)l;
-        if (fuse_reply_open(req, fi) != 0)
-                free(l);
-}
-
-static const char *item_name(const struct dir_list *l, size_t i)
-{
-        return i == 0 ? "." : i == 1 ? ".." : l->items[i]->name;
-}
-
-/* Fills buf with entries from off on; with plus, each entry carries its
- * attributes (READDIRPLUS: `ls -l` and `grep -r` need no LOOKUP per entry)
- * and, "." and ".." aside, one more kernel reference. */
-static size_t fill_dir(struct jobfs *fs, fuse_req_t req, const struct dir_list *l, off_t off,
-                       char *buf, size_t size, bool plus)
-{
-        size_t used = 0;
-
-        for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
-                struct node *n = l->items[i];
-                size_t need;
-
-                if (plus) {
-                        struct fuse_entry_param e;
-
-                        fill_entry_nocount(fs, n, &e);
-                        need = fuse_add_direntry_plus(req, buf + used, size - used, item_name(l, i),
-                                                      &e, (off_t)(i + 1));
-                        if (need <= size - used && i >= 2)
-                                n->nlookup++;
-                } else {
-                        struct stat st = { .st_ino = n->ino, .st_mode = n->is_dir ? S_IFDIR : S_IFREG };
-
-                        need = fuse_add_direntry(req, buf + used, size - used, item_name(l, i), &st,
-                                                 (off_t)(i + 1));
-                }
-                if (need > size - used)
-                        break;
-                used += need;
-        }
-        return used;
-}
-
-static void reply_dir(fuse_req_t req, off_t off, size_t size, struct fuse_file_info *fi, bool plus)
-{
-        struct jobfs *fs = fs_of(req);
-        struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
-        char *buf = malloc(size);
-        size_t used;
-
-        if (!buf) {
-                fuse_reply_err(req, ENOMEM);
-                return;
-        }
-        pthread_mutex_lock(&fs->tree->lock);
-        used = fill_dir(fs, req, l, off, buf, size, plus);
-        pthread_mutex_unlock(&fs->tree->lock);
-        fuse_reply_buf(req, buf, used);
-        free(buf);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
-{
-        (void)ino;
-        reply_dir(req, off, size, fi, false);
-}
-
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                           struct fuse_file_info *fi)
-{
-        (void)ino;
-        reply_dir(req, off, size, fi, true);
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-        (void)ino;
-        free((struct dir_list *)(uintptr_t)fi->fh);
-        fuse_reply_err(req, 0);
-}
-
-/* The notifier's mkdir/mknod: reveal a pending entry (raises IN_CREATE). */
-static int do_create_self(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
-                          struct fuse_entry_param *e)
-{
-        struct node *n;
-
-        if (!from_notifier(fs, req))
-                return -EROFS;
-        n = tree_child(node_of(fs, parent), name);
-        if (!n || n->vis != VIS_PENDING_CREATE)
-                return -EEXIST;
-        n->vis = VIS_VISIBLE;
-        fill_entry(fs, n, e);
-        return 0;
-}
-
-static void reply_create_self(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-        struct jobfs *fs = fs_of(req);
-        struct fuse_entry_param e;
-        int r;
-
-        pthread_mutex_lock(&fs->tree->lock);
-        r = do_create_self(fs, req, parent, name, &e);
-        pthread_mutex_unlock(&fs->tree->lock);
-        if (r < 0)
-                fuse_reply_err(req, -r);
-        else
-                fuse_reply_entry(req, &e);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-        (void)mode;
-        reply_create_self(req, parent, name);
-}
-
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-        (void)rdev;
-        if (!S_ISREG(mode)) {
-                fuse_reply_err(req, EROFS);
-                return;
-        }
-        reply_create_self(req, parent, name);
-}
-
-/* The notifier's unlink/rmdir: retire a vanished entry (raises IN_DELETE). */
-static void remove_self(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-        struct jobfs *fs = fs_of(req);
-        struct node *n;
-        int r = 0;
-
-        if (!from_notifier(fs, req)) {
-                fuse_reply_err(req, EROFS);
-                return;
-        }
-        pthread_mutex_lock(&fs->tree->lock);
-        n = tree_child(node_of(fs, parent), name);
-        if (n && n->vis == VIS_PENDING_DELETE)
-                n->vis = VIS_GONE;
-        else
-                r = -ENOENT;
-        pthread_mutex_unlock(&fs->tree->lock);
-        fuse_reply_err(req, -r);
-}
-
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-        remove_self(req, parent, name);
-}
-
-static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-        remove_self(req, parent, name);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                      struct fuse_file_info *fi)
-{
-        (void)parent;
-        (void)name;
-        (void)mode;
-        (void)fi;
-        fuse_reply_err(req, EROFS);
-}
-
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                      const char *newname, unsigned int flags)
-{
-        (void)parent;
-        (void)name;
-        (void)newparent;
-        (void)newname;
-        (void)flags;
-        fuse_reply_err(req, EROFS);
-}
-
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-        (void)ino;
-        (void)newparent;
-        (void)newname;
-        fuse_reply_err(req, EROFS);
-}
-
-static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-        (void)link;
-        (void)parent;
-        (void)name;
-        fuse_reply_err(req, EROFS);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -712,12 +401,12 @@ static void reply_xattr(fuse_req_t req, const char *value, int len, size_t size)
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
         char value[128];
         int len;
 
         pthread_mutex_lock(&fs->tree->lock);
-        len = xattr_value(fs, node_of(fs, ino), name, value, sizeof(value));
+        len = xattr_value(fs, fs_node(fs, ino), name, value, sizeof(value));
         pthread_mutex_unlock(&fs->tree->lock);
         reply_xattr(req, value, len, size);
 }
@@ -725,34 +414,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
         static const char *const names[] = { XATTR_FETCHED, XATTR_STALE };
-        struct jobfs *fs = fs_of(req);
+        struct jobfs *fs = fs_jobfs(req);
         char list[64], value[128];
         int len = 0;
 
         pthread_mutex_lock(&fs->tree->lock);
         for (size_t i = 0; i < 2; i++)
-                if (xattr_value(fs, node_of(fs, ino), names[i], value, sizeof(value)) >= 0)
+                if (xattr_value(fs, fs_node(fs, ino), names[i], value, sizeof(value)) >= 0)
                         len += snprintf(list + len, sizeof(list) - (size_t)len, "%s", names[i]) + 1;
         pthread_mutex_unlock(&fs->tree->lock);
         reply_xattr(req, list, len, size);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags)
-{
-        (void)ino;
-        (void)name;
-        (void)value;
-        (void)size;
-        (void)flags;
-        fuse_reply_err(req, EROFS);
-}
-
-static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-        (void)ino;
-        (void)name;
-        fuse_reply_err(req, EROFS);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -773,27 +444,27 @@ const struct fuse_lowlevel_ops fs_ops = {
         .forget = op_forget,
         .forget_multi = op_forget_multi,
         .getattr = op_getattr,
-        .setattr = op_setattr,
+        .setattr = fs_op_setattr,
         .open = op_open,
         .read = op_read,
-        .write = op_write,
+        .write = fs_op_write,
         .flush = op_flush,
         .release = op_release,
-        .opendir = op_opendir,
-        .readdir = op_readdir,
-        .readdirplus = op_readdirplus,
-        .releasedir = op_releasedir,
-        .mkdir = op_mkdir,
-        .mknod = op_mknod,
-        .unlink = op_unlink,
-        .rmdir = op_rmdir,
-        .create = op_create,
-        .rename = op_rename,
-        .link = op_link,
-        .symlink = op_symlink,
+        .opendir = fs_op_opendir,
+        .readdir = fs_op_readdir,
+        .readdirplus = fs_op_readdirplus,
+        .releasedir = fs_op_releasedir,
+        .mkdir = fs_op_mkdir,
+        .mknod = fs_op_mknod,
+        .unlink = fs_op_unlink,
+        .rmdir = fs_op_rmdir,
+        .create = fs_op_create,
+        .rename = fs_op_rename,
+        .link = fs_op_link,
+        .symlink = fs_op_symlink,
         .statfs = op_statfs,
         .getxattr = op_getxattr,
         .listxattr = op_listxattr,
-        .setxattr = op_setxattr,
-        .removexattr = op_removexattr,
+        .setxattr = fs_op_setxattr,
+        .removexattr = fs_op_removexattr,
 };
