@@ -105,7 +105,7 @@ static void lru_touch(struct cache *c, struct unit *u)
 
 static bool evictable(const struct unit *u)
 {
-        return u->dir->nlookup == 0 && !u->fetching && u->pins == 0;
+        return u->held == 0 && u->dir->nlookup == 0 && !u->fetching && u->pins == 0;
 }
 
 /* 64: eviction runs under the tree lock, so it looks at a bounded number of

@@ -76,7 +76,13 @@ void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_p
 void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
 {
         fs_fill_entry_nocount(fs, n, e);
-        n->nlookup++;
+        fs_hold(n);
+}
+
+void fs_hold(struct node *n)
+{
+        if (n->nlookup++ == 0 && n->unit)
+                n->unit->held++;
 }
 
 /* .jobfs/status is rendered on every stat and open, so its size is exact. */
@@ -217,9 +223,14 @@ static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)
 {
         struct node *n = fs_node(fs, ino);
 
+        bool was_held = n->nlookup > 0;
+
         n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+        if (was_held && n->nlookup == 0 && n->unit && n->unit->held > 0)
+                n->unit->held--;
         /* the kernel let go of a job or run: room to evict past --cache-max */
-        if (n->nlookup == 0 && n->unit && n->unit->dir == n && fs->cache->n_cached > fs->cache->cache_max)
+        if (was_held && n->nlookup == 0 && n->unit && n->unit->held == 0 &&
+            fs->cache->n_cached > fs->cache->cache_max)
                 cache_trim(fs->cache);
 }
 

@@ -132,7 +132,7 @@ static size_t fill_dir(struct jobfs *fs, fuse_req_t req, const struct dir_list *
                         need = fuse_add_direntry_plus(req, buf + used, size - used, item_name(l, i),
                                                       &e, (off_t)(i + 1));
                         if (need <= size - used && i >= 2)
-                                n->nlookup++;
+                                fs_hold(n);
                 } else {
                         struct stat st = { .st_ino = n->ino, .st_mode = n->is_dir ? S_IFDIR : S_IFREG };
 

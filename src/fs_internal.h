@@ -20,6 +20,8 @@ void fs_fill_attr(const struct node *n, struct stat *st);
 /* Entry for the kernel without / with one more lookup reference. */
 void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_param *e);
 void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e);
+/* The kernel took one more reference to n (a lookup count). */
+void fs_hold(struct node *n);
 /* Brings the data of n up to the TTL (stale data is fine: 0). */
 int fs_refresh(struct jobfs *fs, struct node *n);
 

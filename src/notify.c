@@ -266,7 +266,8 @@ static void *notify_main(void *arg)
         return NULL;
 }
 
-/* Live units the kernel holds, plus the listings while their dirs are held. */
+/* Live units the kernel holds any node of (a watched file may outlive its
+ * directory's dentry under memory pressure), plus the listings while held. */
 static size_t collect_units(struct jobfs *fs, struct unit ***ret)
 {
         struct unit **v = NULL;
@@ -276,7 +277,8 @@ static size_t collect_units(struct jobfs *fs, struct unit ***ret)
                 bool listing = u->kind == UNIT_JOBS_LIST || u->kind == UNIT_SW_LIST;
                 struct unit **nv;
 
-                if (u->dir->nlookup == 0 || (!listing && (!u->ever_ok || u->terminal)))
+                if ((u->held == 0 && u->dir->nlookup == 0) ||
+                    (!listing && (!u->ever_ok || u->terminal)))
                         continue;
                 if (n == cap) {
                         cap = cap ? cap * 2 : 32;

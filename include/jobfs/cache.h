@@ -31,6 +31,9 @@ struct unit {                           /* all fields: protected by tree->lock *
         double fetched_at, error_at;    /* monotonic seconds */
         struct timespec fetched_wall;   /* CLOCK_REALTIME of the data (xattr) */
         unsigned pins;                  /* queued changes naming its nodes */
+        size_t held;                    /* its nodes the kernel holds (nlookup > 0): an
+                                         * inotify watch on a file holds the file, not
+                                         * always its directory */
         bool cached;                    /* holds content, on the LRU list */
         bool prefetch_queued;           /* on the prefetch queue */
         double prefetch_age;            /* max_age for the queued refresh; 0 = TTL */
