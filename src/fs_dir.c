@@ -62,7 +62,22 @@ static int refresh_dir(struct jobfs *fs, struct node *d)
         }
 }
 
-static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct dir_list **ret)
+/* A final job's directories never change: the kernel may keep their
+ * listings (cache_readdir) across opens, and a warm `grep -r` reads them
+ * without a READDIR round trip. */
+static void cache_final_listing(const struct node *d, struct fuse_file_info *fi)
+{
+        const struct unit *u = d->unit;
+
+        if (u && u->terminal && (u->kind == UNIT_JOB || u->kind == UNIT_RUN) &&
+            d->role != ROLE_JOBS && d->role != ROLE_SWNAME) {
+                fi->cache_readdir = 1;
+                fi->keep_cache = 1;
+        }
+}
+
+static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                      struct dir_list **ret)
 {
         struct node *d = fs_node(fs, ino);
         struct dir_list *l;
@@ -86,6 +101,7 @@ static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct d
         for (size_t i = 0; i < d->n_kids; i++)
                 if (node_visible(d->kids[i]))
                         l->items[l->n++] = d->kids[i];
+        cache_final_listing(d, fi);
         *ret = l;
         return 0;
 }
@@ -97,7 +113,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         int r;
 
         pthread_mutex_lock(&fs->tree->lock);
-        r = do_opendir(fs, req, ino, &l);
+        r = do_opendir(fs, req, ino, fi, &l);
         pthread_mutex_unlock(&fs->tree->lock);
         if (r < 0) {
                 fuse_reply_err(req, -r);
