@@ -62,18 +62,21 @@ static int refresh_dir(struct jobfs *fs, struct node *d)
         }
 }
 
-/* A final job's directories never change: the kernel may keep their
- * listings (cache_readdir) across opens, and a warm `grep -r` reads them
- * without a READDIR round trip. */
-static void cache_final_listing(const struct node *d, struct fuse_file_info *fi)
+/* The kernel may keep a directory's listing (cache_readdir) across opens
+ * while the set of names in it is the same: a repeated `ls` or `grep -r`
+ * then reads listings with no READDIR round trip. The signature of the
+ * listing is a hash of the inode numbers shown, in order; cached_gen keeps
+ * the one the kernel's copy was made from. */
+static void keep_listing_if_same(struct node *d, const struct dir_list *l,
+                                 struct fuse_file_info *fi)
 {
-        const struct unit *u = d->unit;
+        uint64_t sig = 1469598103934665603ULL;          /* FNV-1a over the inodes */
 
-        if (u && u->terminal && (u->kind == UNIT_JOB || u->kind == UNIT_RUN) &&
-            d->role != ROLE_JOBS && d->role != ROLE_SWNAME) {
-                fi->cache_readdir = 1;
-                fi->keep_cache = 1;
-        }
+        for (size_t i = 2; i < l->n; i++)
+                sig = (sig ^ l->items[i]->ino) * 1099511628211ULL;
+        fi->cache_readdir = 1;
+        fi->keep_cache = d->cached_gen == sig;
+        d->cached_gen = sig;
 }
 
 static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -101,7 +104,7 @@ static int do_opendir(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct f
         for (size_t i = 0; i < d->n_kids; i++)
                 if (node_visible(d->kids[i]))
                         l->items[l->n++] = d->kids[i];
-        cache_final_listing(d, fi);
+        keep_listing_if_same(d, l, fi);
         *ret = l;
         return 0;
 }

@@ -39,7 +39,8 @@ struct node {
         struct blob *content;           /* files: owned reference */
         struct timespec mtime;          /* when the current value was first seen */
         uint64_t gen;                   /* bumped on every content change */
-        uint64_t cached_gen;            /* gen the kernel's page cache holds */
+        uint64_t cached_gen;            /* files: gen the kernel's page cache holds;
+                                         * dirs: signature of its cached listing */
         struct unit *unit;              /* fills this node; NULL for static ones */
         struct node **kids;             /* dirs: children in creation order */
         size_t n_kids, cap_kids;
