@@ -131,7 +131,7 @@ static int add_shard(struct snap *top, struct job_summary *sum, const char *node
         if (!json_object_is_type(sh, json_type_object))
                 return 0;
         if (is_cut_key(sum->cut, node) || is_cut_key(sum->cut, shard)) {
-                log_info("left out a node or shard whose name holds a NUL");
+                log_debug("left out a node or shard whose name holds a NUL");
                 return 0;
         }
         jsonutil_str(sh, "State", &state, NULL);
@@ -481,7 +481,7 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
                 }
                 http_reply_clear(ret);
         }
-        log_error("bacalhau: %s answers 404 to both /requester/%s and /%s: not a Bacalhau requester?",
+        log_debug("bacalhau: %s answers 404 to both /requester/%s and /%s: not a Bacalhau requester?",
                   b->base_url, what, what);
         return -EPROTONOSUPPORT;
 }
@@ -498,7 +498,11 @@ static char *request_body(struct backend *b, const char *key, const char *value)
                 json_object_object_add(o, key, json_object_new_string(value));
         else
                 json_object_object_add(o, "return_all", json_object_new_boolean(!b->client_id));
-        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        {
+                const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+                s = text ? strdup(text) : NULL;
+        }
         json_object_put(o);
         return s;
 }

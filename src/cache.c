@@ -13,6 +13,19 @@
  * while a shell loop over a down server costs one request per second. */
 #define ERROR_BACKOFF 1.0
 
+#define PROBES_FAILED_MAX 256
+
+struct probe {
+        struct node *parent;
+        char name[SNAP_NAME_MAX + 1];
+        bool done;
+        int result;
+        double done_at;
+        unsigned refs;                  /* callers still reading it */
+        struct probe *next;             /* newest first */
+};
+
+
 double cache_now(void)
 {
         struct timespec ts;
@@ -47,8 +60,26 @@ void cache_free(struct cache *c)
                 c->units = u->next;
                 free(u);
         }
+        while (c->probes) {
+                struct probe *p = c->probes;
+
+                c->probes = p->next;
+                free(p);
+        }
         pthread_cond_destroy(&c->done);
         free(c);
+}
+
+static void unit_link(struct cache *c, struct unit *u, enum unit_kind kind, struct node *dir,
+                      struct backend *b)
+{
+        u->kind = kind;
+        u->dir = dir;
+        u->backend = b;
+        u->next = c->units;
+        c->units = u;
+        c->n_units++;
+        dir->unit = u;
 }
 
 int cache_unit_new(struct cache *c, enum unit_kind kind, struct node *dir, struct backend *b,
@@ -58,14 +89,28 @@ int cache_unit_new(struct cache *c, enum unit_kind kind, struct node *dir, struc
 
         if (!u)
                 return -ENOMEM;
-        u->kind = kind;
-        u->dir = dir;
-        u->backend = b;
-        u->next = c->units;
-        c->units = u;
-        c->n_units++;
-        dir->unit = u;
+        unit_link(c, u, kind, dir, b);
         *ret = u;
+        return 0;
+}
+
+/* A job or run directory and its unit, both or neither (a node without its
+ * unit would be dereferenced by the first lookup). */
+static int add_unit_dir(struct cache *c, struct node *parent, const char *name, enum node_role role,
+                        enum unit_kind kind, struct backend *b, struct node **ret)
+{
+        struct unit *u = calloc(1, sizeof(*u));
+        int r;
+
+        if (!u)
+                return -ENOMEM;
+        r = tree_add(c->tree, parent, name, true, role, ret);
+        if (r < 0) {
+                free(u);
+                return r;
+        }
+        (*ret)->vis = VIS_GONE;
+        unit_link(c, u, kind, *ret, b);
         return 0;
 }
 
@@ -119,7 +164,7 @@ void cache_trim(struct cache *c)
         for (int scanned = 0; u && c->n_cached > c->cache_max && scanned < EVICT_SCAN_MAX; scanned++) {
                 struct unit *prev = u->lru_prev;
 
-                if (evictable(u) && tree_prune(c->tree, u->dir) == 0) {
+                if (evictable(u) && tree_prune(u->dir) == 0) {
                         lru_unlink(c, u);
                         u->cached = false;
                         u->ever_ok = u->terminal = false;
@@ -153,42 +198,55 @@ static int fetch_unlocked(struct unit *u, const char *keys[2], struct fetched *f
         return -EINVAL;
 }
 
+/* 2,000,000: twice the largest list reply accepted; a server sending new
+ * random ids on every poll cannot grow jobs/ past it. */
+#define LISTING_MAX 2000000
+
 /* Listings: jobs/ only grows (a job leaves when its own fetch says it is
- * gone); software/ follows the list, since names are checked against it. */
+ * gone); software/ follows the list, since names are checked against it.
+ * Linear in the names: one index lookup each, then one pass over the kids. */
 static int apply_names(struct cache *c, struct unit *u, struct fetched *f, struct changes *out)
 {
         struct tree *t = c->tree;
+        struct node *dir = u->dir;
         bool is_jobs = u->kind == UNIT_JOBS_LIST;
-        int r;
+        bool *listed = NULL;
+        int r = 0;
 
         for (size_t i = 0; i < f->n_names; i++) {
-                struct node *n = tree_child(u->dir, f->names[i]);
-                struct unit *ju;
+                struct node *n = tree_child(dir, f->names[i]);
 
-                if (!n) {
-                        r = tree_add(t, u->dir, f->names[i], true, is_jobs ? ROLE_JOB : ROLE_SWNAME, &n);
-                        if (r < 0)
-                                return r;
-                        n->vis = VIS_GONE;
-                        if (is_jobs && (r = cache_unit_new(c, UNIT_JOB, n, u->backend, &ju)) < 0)
-                                return r;
+                if (!n && dir->n_kids >= LISTING_MAX) {
+                        log_debug("%s lists more than %d names; the rest are left out",
+                                  u->backend->ops->name, LISTING_MAX);
+                        break;
                 }
+                if (!n && is_jobs)
+                        r = add_unit_dir(c, dir, f->names[i], ROLE_JOB, UNIT_JOB, u->backend, &n);
+                else if (!n && (r = tree_add(t, dir, f->names[i], true, ROLE_SWNAME, &n)) == 0)
+                        n->vis = VIS_GONE;
+                if (r < 0)
+                        return r;
                 r = tree_reveal(t, n, out);
                 if (r < 0)
                         return r;
         }
-        if (is_jobs)
+        if (is_jobs || dir->n_kids == 0)
                 return 0;
-        for (size_t i = 0; i < u->dir->n_kids; i++) {
-                struct node *k = u->dir->kids[i];
-                bool listed = false;
+        listed = calloc(dir->n_kids, sizeof(*listed));
+        if (!listed)
+                return -ENOMEM;
+        for (size_t i = 0; i < f->n_names; i++) {
+                struct node *n = tree_child(dir, f->names[i]);
 
-                for (size_t j = 0; j < f->n_names && !listed; j++)
-                        listed = strcmp(f->names[j], k->name) == 0;
-                if (!listed && (r = tree_remove(t, k, out)) < 0)
-                        return r;
+                if (n)
+                        listed[n->pos] = true;
         }
-        return 0;
+        for (size_t i = 0; i < dir->n_kids && r == 0; i++)
+                if (!listed[i])
+                        r = tree_remove(t, dir->kids[i], out);
+        free(listed);
+        return r;
 }
 
 static int apply_fetched(struct cache *c, struct unit *u, int r, struct fetched *f)
@@ -214,6 +272,8 @@ static int apply_fetched(struct cache *c, struct unit *u, int r, struct fetched 
         changes_clear(&ch);
         return r;
 }
+
+static int complete_fetch(struct cache *c, struct unit *u, int r, struct fetched *f);
 
 static bool is_fresh(const struct unit *u, double now, double max_age)
 {
@@ -270,7 +330,7 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
 {
         struct fetched f = { 0 };
         const char *keys[2] = { NULL, NULL };
-        double now = cache_now();
+        double now = cache_now(), t0;
         int r;
 
         while (u->fetching) {
@@ -297,17 +357,27 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
         u->fetching = true;
         c->stats.fetches++;
         pthread_mutex_unlock(&c->tree->lock);
+        t0 = cache_now();
         r = fetch_unlocked(u, keys, &f);
         pthread_mutex_lock(&c->tree->lock);
-        now = cache_now();
-        r = apply_fetched(c, u, r, &f);
+        u->fetch_secs = cache_now() - t0;
+        return complete_fetch(c, u, r, &f);
+}
+
+/* Applies what a fetch of u brought (or its error) and wakes the waiters.
+ * Tree lock held; consumes f. */
+static int complete_fetch(struct cache *c, struct unit *u, int r, struct fetched *f)
+{
+        double now = cache_now();
+
+        r = apply_fetched(c, u, r, f);
         if (r == 0) {
                 u->ever_ok = true;
-                u->terminal = f.snap ? f.terminal : false;
+                u->terminal = f->snap ? f->terminal : false;
                 u->fetched_at = now;
                 clock_gettime(CLOCK_REALTIME, &u->fetched_wall);
                 u->error = 0;
-                if (!u->cached && f.snap) {
+                if (!u->cached && f->snap) {
                         u->cached = true;
                         c->n_cached++;
                 }
@@ -322,7 +392,109 @@ int cache_refresh(struct cache *c, struct unit *u, double max_age)
         u->fetching = false;
         u->fetches_done++;
         pthread_cond_broadcast(&c->done);
-        snap_free(f.snap);
-        backend_names_free(f.names, f.n_names);
+        snap_free(f->snap);
+        backend_names_free(f->names, f->n_names);
         return r;
+}
+
+/* A lookup of a name the tree has not got: one request per name in flight,
+ * shared by concurrent lookups. A failure is remembered for the back-off
+ * (so a loop over a down server costs a request a second, not one per
+ * access), in at most PROBES_FAILED_MAX entries; a success leaves a node. */
+static struct probe *probe_find(struct cache *c, const struct node *parent, const char *name)
+{
+        for (struct probe *p = c->probes; p; p = p->next)
+                if (p->parent == parent && strcmp(p->name, name) == 0)
+                        return p;
+        return NULL;
+}
+
+/* Drops finished probes nobody reads that are past the back-off, and the
+ * oldest ones past the cap. */
+static void probes_prune(struct cache *c, double now)
+{
+        size_t kept = 0;
+
+        for (struct probe **pp = &c->probes; *pp;) {
+                struct probe *p = *pp;
+                bool old = p->done && p->refs == 0 &&
+                           (now - p->done_at >= c->backoff || kept >= PROBES_FAILED_MAX);
+
+                if (old) {
+                        *pp = p->next;
+                        free(p);
+                        continue;
+                }
+                kept += p->done;
+                pp = &p->next;
+        }
+}
+
+static int probe_wait(struct cache *c, struct probe *p)
+{
+        p->refs++;
+        c->stats.waits++;
+        while (!p->done)
+                pthread_cond_wait(&c->done, &c->tree->lock);
+        p->refs--;
+        return p->result;
+}
+
+int cache_probe(struct cache *c, struct node *parent, const char *name, enum unit_kind kind,
+                enum node_role role, struct backend *b, struct node **ret)
+{
+        const char *keys[2] = { kind == UNIT_RUN ? parent->name : name, kind == UNIT_RUN ? name : NULL };
+        struct fetched f = { 0 };
+        struct probe *p;
+        struct node *n;
+        struct unit *u;
+        int r;
+
+        probes_prune(c, cache_now());
+        p = probe_find(c, parent, name);
+        if (p && p->done && p->result < 0) {
+                c->stats.hits++;
+                return p->result;               /* failed within the back-off */
+        }
+        if (p) {
+                r = probe_wait(c, p);
+                if (r < 0)
+                        return r;
+                n = tree_child(parent, name);
+                if (!n)
+                        return -ENOENT;
+                *ret = n;
+                return 0;
+        }
+        if (strlen(name) > SNAP_NAME_MAX)
+                return -ENAMETOOLONG;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->parent = parent;
+        strcpy(p->name, name);
+        p->refs = 1;
+        p->next = c->probes;
+        c->probes = p;
+        c->stats.fetches++;
+        pthread_mutex_unlock(&c->tree->lock);
+        r = b->ops->fetch(b, keys, &f.snap, &f.terminal);
+        pthread_mutex_lock(&c->tree->lock);
+        if (r == 0 && !(n = tree_child(parent, name)))
+                r = add_unit_dir(c, parent, name, role, kind, b, &n);
+        if (r == 0) {
+                u = n->unit;
+                r = u->fetching ? 0 : complete_fetch(c, u, 0, &f);   /* else: a listing made it */
+                f.snap = NULL;
+        }
+        snap_free(f.snap);
+        p->done = true;
+        p->result = r;
+        p->done_at = cache_now();
+        p->refs--;
+        pthread_cond_broadcast(&c->done);
+        if (r < 0)
+                return r;
+        *ret = n;
+        return 0;
 }

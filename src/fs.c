@@ -119,7 +119,7 @@ static int refresh_unit(struct jobfs *fs, struct unit *u)
         if (u->ever_ok && u->fetching)
                 return cache_wait(fs->cache, u, STALE_GRACE);  /* the poller's, say */
         if (u->ever_ok && cache_needs_fetch(fs->cache, u, fs->opts->ttl) &&
-            prefetch_unit(fs->prefetch, u))
+            prefetch_unit(fs->prefetch, u) == 0)
                 return cache_wait(fs->cache, u, STALE_GRACE);
         return cache_refresh(fs->cache, u, fs->opts->ttl);
 }
@@ -141,18 +141,13 @@ static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *na
 {
         bool is_job = parent->role == ROLE_JOBS;
         struct node *n = tree_child(parent, name);
-        struct unit *u;
         int r;
 
         if (!n) {
                 if (!snap_name_ok(name, strlen(name)))
                         return -ENOENT;
-                r = tree_add(fs->tree, parent, name, true, is_job ? ROLE_JOB : ROLE_RUN, &n);
-                if (r < 0)
-                        return r;
-                n->vis = VIS_GONE;
-                r = cache_unit_new(fs->cache, is_job ? UNIT_JOB : UNIT_RUN, n,
-                                   is_job ? fs->bacalhau : fs->muse, &u);
+                r = cache_probe(fs->cache, parent, name, is_job ? UNIT_JOB : UNIT_RUN,
+                                is_job ? ROLE_JOB : ROLE_RUN, is_job ? fs->bacalhau : fs->muse, &n);
                 if (r < 0)
                         return r;
         }
@@ -208,15 +203,26 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         struct jobfs *fs = fs_jobfs(req);
         struct fuse_entry_param e;
+        bool negative;
         int r;
 
         pthread_mutex_lock(&fs->tree->lock);
         r = do_lookup(fs, req, parent, name, &e);
+        /* the server said no such job or run: the kernel keeps that answer
+         * for the back-off (1 s), so a loop over unknown names costs one
+         * request per name and second, and the daemon keeps nothing */
+        negative = r == -ENOENT && !fs_from_notifier(fs, req) &&
+                   (fs_node(fs, parent)->role == ROLE_JOBS || fs_node(fs, parent)->role == ROLE_SWNAME);
         pthread_mutex_unlock(&fs->tree->lock);
-        if (r < 0)
-                fuse_reply_err(req, -r);
-        else
+        if (negative) {
+                memset(&e, 0, sizeof(e));
+                e.entry_timeout = fs->cache->backoff;
                 fuse_reply_entry(req, &e);
+        } else if (r < 0) {
+                fuse_reply_err(req, -r);
+        } else {
+                fuse_reply_entry(req, &e);
+        }
 }
 
 static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)

@@ -22,8 +22,8 @@
 
 /* Entries of one opendir, taken once so offsets stay valid while the tree
  * changes underneath (a job appearing mid-listing). items[0] is ".", items[1]
- * "..". The nodes outlive the handle: the kernel holds the directory, so
- * eviction leaves its children alone. */
+ * "..". The nodes outlive the handle: the kernel holds the open directory,
+ * and eviction frees no child of a held directory. */
 struct dir_list {
         size_t n;
         struct node *items[];
@@ -35,7 +35,7 @@ struct dir_list {
  * in, with IN_CREATE for watchers. The first listing is waited for. */
 static int refresh_listing(struct jobfs *fs, struct unit *u)
 {
-        if (u->ever_ok && prefetch_unit(fs->prefetch, u))
+        if (u->ever_ok && prefetch_unit(fs->prefetch, u) == 0)
                 return 0;
         return cache_refresh(fs->cache, u, fs->opts->ttl);
 }

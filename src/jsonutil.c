@@ -67,8 +67,8 @@ bool jsonutil_str(struct json_object *obj, const char *key, const char **ret, si
 int jsonutil_snap_result(int r, const char *name)
 {
         if (r == -EINVAL || r == -EEXIST) {
-                log_info("left out an entry whose name is not a safe file name (%zu bytes)",
-                         strlen(name));
+                log_debug("left out an entry whose name is not a safe file name (%zu bytes)",
+                          strlen(name));
                 return 0;
         }
         return r;

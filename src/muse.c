@@ -149,7 +149,7 @@ int muse_parse_list(const char *body, size_t len, char ***ret_names, size_t *ret
                 /* the JSON length, not strlen: "a\u0000b" must not pass as "a" */
                 if (!jsonutil_str(json_object_array_get_idx(root, i), "name", &name, &name_len) ||
                     !snap_name_ok(name, name_len)) {
-                        log_info("muse: left out a software name that is not a safe file name");
+                        log_debug("muse: left out a software name that is not a safe file name");
                         continue;
                 }
                 names[n] = strdup(name);
@@ -212,7 +212,7 @@ static int muse_fetch(struct backend *b, const char *const keys[], struct snap *
                         r = snap_add_file(top, "stdout", out);
                 if (r < 0) {
                         /* the state is still worth showing; stdout is asked again next time */
-                        log_info("muse: no stdout yet for %s/%s: %s", keys[0], keys[1], strerror(-r));
+                        log_debug("muse: no stdout yet for %s/%s: %s", keys[0], keys[1], strerror(-r));
                         terminal = false;
                         r = 0;
                 }

@@ -78,13 +78,22 @@ void notifier_push(void *ctx, struct changes *c)
 
         pthread_mutex_lock(&n->lock);
         for (size_t i = 0; i < c->n; i++) {
-                if (changes_push(&n->queue, c->v[i].kind, c->v[i].node) < 0) {
+                struct node *nd = c->v[i].node;
+                uint8_t bit = (uint8_t)(1u << c->v[i].kind);
+
+                /* the notifier reads the node's state when it gets there: a
+                 * second change of the same kind queued meanwhile adds nothing,
+                 * and a job changing every poll cannot grow the queue */
+                if (nd->queued & bit)
+                        continue;
+                if (changes_push(&n->queue, c->v[i].kind, nd) < 0) {
                         log_error("out of memory queueing a change; its event is lost");
                         break;
                 }
+                nd->queued |= bit;
                 /* the unit's nodes must outlive the queue: no eviction meanwhile */
-                if (c->v[i].node->unit)
-                        c->v[i].node->unit->pins++;
+                if (nd->unit)
+                        nd->unit->pins++;
         }
         pthread_cond_signal(&n->wake);
         pthread_mutex_unlock(&n->lock);
@@ -182,6 +191,11 @@ static void raise_change(struct notifier *n, const struct change *c)
 {
         struct tree *t = n->fs->tree;
 
+        /* cleared before the replay reads the node: a change arriving during
+         * it is queued again, not lost */
+        pthread_mutex_lock(&t->lock);
+        c->node->queued &= (uint8_t)~(1u << c->kind);
+        pthread_mutex_unlock(&t->lock);
         if (__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE))
                 force_state(n, c);      /* unmounting: no more syscalls on the mount */
         else
@@ -190,6 +204,22 @@ static void raise_change(struct notifier *n, const struct change *c)
         if (c->node->unit)
                 c->node->unit->pins--;
         pthread_mutex_unlock(&t->lock);
+}
+
+/* mkdir/mknod: IN_CREATE. A user who looked the new name up first left a
+ * positive dentry, and the kernel answers EEXIST without asking us: drop
+ * that dentry (our lookup hides the name from the notifier) and try again. */
+static int replay_create(struct fuse_session *se, int root, const struct target *tg)
+{
+        for (int attempt = 0; attempt < 2; attempt++) {
+                int r = tg->is_dir ? mkdirat(root, tg->path, 0555)
+                                   : mknodat(root, tg->path, S_IFREG | 0444, 0);
+
+                if (r == 0 || errno != EEXIST)
+                        return r < 0 ? -errno : 0;
+                fuse_lowlevel_notify_inval_entry(se, tg->parent_ino, tg->name, strlen(tg->name));
+        }
+        return -EEXIST;
 }
 
 static void raise_one(struct notifier *n, const struct change *c)
@@ -214,8 +244,7 @@ static void raise_one(struct notifier *n, const struct change *c)
                 root = root_fd(n);
                 r = root;
                 if (root >= 0 && c->kind == CHANGE_CREATE)
-                        r = tg.is_dir ? mkdirat(root, tg.path, 0555)
-                                      : mknodat(root, tg.path, S_IFREG | 0444, 0);
+                        r = replay_create(se, root, &tg);
                 else if (root >= 0)
                         r = unlinkat(root, tg.path, tg.is_dir ? AT_REMOVEDIR : 0);
                 r = r < 0 ? -errno : r;
@@ -263,6 +292,8 @@ static void *notify_main(void *arg)
         if (n->rootfd >= 0)
                 close(n->rootfd);
         n->rootfd = -1;
+        /* a later thread may get this tid: it must not pass as the notifier */
+        __atomic_store_n(&n->self_tid, 0, __ATOMIC_RELEASE);
         return NULL;
 }
 
@@ -279,6 +310,10 @@ static size_t collect_units(struct jobfs *fs, struct unit ***ret)
 
                 if ((u->held == 0 && u->dir->nlookup == 0) ||
                     (!listing && (!u->ever_ok || u->terminal)))
+                        continue;
+                /* a listing costs the server what it took to send (160 MB and 2 s
+                 * for 100,000 jobs): poll it at most 10% of the time */
+                if (listing && cache_now() - u->fetched_at < 10 * u->fetch_secs)
                         continue;
                 if (n == cap) {
                         cap = cap ? cap * 2 : 32;
@@ -306,7 +341,7 @@ static void poll_once(struct notifier *n)
         count = collect_units(fs, &units);
         /* the pool polls 8 at a time; what does not fit is polled right here */
         for (size_t i = 0; i < count && !__atomic_load_n(&n->stop, __ATOMIC_ACQUIRE); i++)
-                if (!prefetch_poll(fs->prefetch, units[i], max_age))
+                if (prefetch_poll(fs->prefetch, units[i], max_age) < 0)
                         cache_refresh(fs->cache, units[i], max_age);
         pthread_mutex_unlock(&fs->tree->lock);
         free(units);

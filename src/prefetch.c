@@ -41,6 +41,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&t->lock);
         while (!p->stop) {
                 struct unit *u;
+                double age;
 
                 if (p->len == 0) {
                         pthread_cond_wait(&p->work, &t->lock);
@@ -50,9 +51,10 @@ static void *worker_main(void *arg)
                 p->head = (p->head + 1) % QUEUE_MAX;
                 p->len--;
                 u->prefetch_queued = false;
-                /* no-op when fresh by now */
-                cache_refresh(p->cache, u, u->prefetch_age > 0 ? u->prefetch_age : p->cache->ttl);
+                /* taken now: the poller may queue u again while we fetch */
+                age = u->prefetch_age > 0 ? u->prefetch_age : p->cache->ttl;
                 u->prefetch_age = 0;
+                cache_refresh(p->cache, u, age);        /* no-op when fresh by now */
         }
         pthread_mutex_unlock(&t->lock);
         return NULL;
@@ -99,30 +101,32 @@ void prefetch_free(struct prefetch *p)
         free(p);
 }
 
-static bool enqueue(struct prefetch *p, struct unit *u)
+static int enqueue(struct prefetch *p, struct unit *u)
 {
         if (u->prefetch_queued)
-                return true;
+                return 0;
         if (p->len == QUEUE_MAX)
-                return false;
+                return -EAGAIN;
         p->ring[(p->head + p->len) % QUEUE_MAX] = u;
         p->len++;
         u->prefetch_queued = true;
         pthread_cond_signal(&p->work);
-        return true;
+        return 0;
 }
 
-bool prefetch_unit(struct prefetch *p, struct unit *u)
+int prefetch_unit(struct prefetch *p, struct unit *u)
 {
         if (!p->started || p->stop)
-                return false;
+                return -ESHUTDOWN;
         return enqueue(p, u);
 }
 
-bool prefetch_poll(struct prefetch *p, struct unit *u, double max_age)
+int prefetch_poll(struct prefetch *p, struct unit *u, double max_age)
 {
-        if (!p->started || p->stop || u->prefetch_queued)
-                return false;
+        if (!p->started || p->stop)
+                return -ESHUTDOWN;
+        if (u->prefetch_queued)
+                return -EBUSY;  /* queued for a sweep: its age would be the TTL */
         u->prefetch_age = max_age;
         return enqueue(p, u);
 }
@@ -137,10 +141,12 @@ void prefetch_after(struct prefetch *p, struct node *dir)
         for (size_t i = dir->pos + 1; i < parent->n_kids && queued < PREFETCH_AHEAD; i++) {
                 struct unit *u = parent->kids[i]->unit;
 
-                if (!u || u->dir != parent->kids[i] || u->ever_ok || u->fetching)
+                /* not fetched yet, and not failing (a job the list keeps but the
+                 * server no longer has must not be asked again and again) */
+                if (!u || u->dir != parent->kids[i] || u->ever_ok || u->fetching || u->error)
                         continue;
                 queued++;
-                if (!enqueue(p, u))
+                if (enqueue(p, u) < 0)
                         break;
         }
 }

@@ -132,9 +132,8 @@ static bool subtree_held(const struct node *n)
         return false;
 }
 
-int tree_prune(struct tree *t, struct node *dir)
+int tree_prune(struct node *dir)
 {
-        (void)t;
         if (subtree_held(dir))
                 return -EBUSY;
         for (size_t i = 0; i < dir->n_kids; i++)

@@ -18,6 +18,7 @@
 #include "jobfs/tree.h"
 
 struct backend;
+struct probe;
 
 enum unit_kind { UNIT_JOB, UNIT_RUN, UNIT_JOBS_LIST, UNIT_SW_LIST };
 
@@ -29,6 +30,7 @@ struct unit {                           /* all fields: protected by tree->lock *
         bool ever_ok, terminal;
         int error;                      /* last refetch failure, 0 after a success */
         double fetched_at, error_at;    /* monotonic seconds */
+        double fetch_secs;              /* how long the last fetch took */
         struct timespec fetched_wall;   /* CLOCK_REALTIME of the data (xattr) */
         unsigned pins;                  /* queued changes naming its nodes */
         size_t held;                    /* its nodes the kernel holds (nlookup > 0): an
@@ -57,6 +59,7 @@ struct cache {
         struct unit *units;             /* every unit, for the poller */
         size_t n_units;
         struct unit *lru_head, *lru_tail;       /* cached job/run units */
+        struct probe *probes;                   /* lookups of unknown names in flight */
         size_t n_cached, cache_max;
         struct cache_stats stats;
         cache_changes_fn on_changes;
@@ -72,6 +75,14 @@ void cache_free(struct cache *c);       /* NULL-safe */
 /* Creates the unit that fills dir (sets dir->unit). Tree lock held. */
 int cache_unit_new(struct cache *c, enum unit_kind kind, struct node *dir, struct backend *b,
                    struct unit **ret);
+
+/* Looks up a job (kind UNIT_JOB, role ROLE_JOB) or run (UNIT_RUN, ROLE_RUN)
+ * the tree has not got, under parent: fetches it first, and only then, on
+ * success, makes its directory and unit, so unknown names leave nothing in
+ * memory. Concurrent probes of one name share the request. Tree lock held,
+ * dropped while fetching. *ret borrowed until tree_free. */
+int cache_probe(struct cache *c, struct node *parent, const char *name, enum unit_kind kind,
+                enum node_role role, struct backend *b, struct node **ret);
 
 /* Makes u's data at most max_age seconds old (see above). Called and returns
  * with the tree lock held; drops it while fetching. 0 when data is there

@@ -28,12 +28,12 @@ void prefetch_stop(struct prefetch *p);
 void prefetch_free(struct prefetch *p);         /* NULL-safe; stops first */
 
 /* Queues one unit for a background refresh (a listing past its TTL is served
- * as it is meanwhile). False if the pool is stopped or full. Tree lock held. */
-bool prefetch_unit(struct prefetch *p, struct unit *u);
+ * as it is meanwhile). 0, or -EAGAIN (full) / -ESHUTDOWN. Tree lock held. */
+int prefetch_unit(struct prefetch *p, struct unit *u);
 
 /* Like prefetch_unit, for the poller: the unit is refetched when older than
- * max_age (not the TTL). False when not queued: the caller refreshes it. */
-bool prefetch_poll(struct prefetch *p, struct unit *u, double max_age);
+ * max_age (not the TTL). On error the caller refreshes it itself. */
+int prefetch_poll(struct prefetch *p, struct unit *u, double max_age);
 
 /* Queues the never-fetched siblings that follow dir in its parent's listing
  * order. Tree lock held. */

@@ -1,7 +1,10 @@
 /* tree: the inode tree the kernel sees, and the diff that updates it.
  *
  * Nodes are created on first sight and stay (marked GONE when the server
- * drops them) until unmount, so a path keeps its inode number while mounted.
+ * drops them) until unmount, so a path keeps its inode number while mounted;
+ * the one exception is cache eviction (tree_prune), which frees the children
+ * of a job or run directory when neither they nor the directory are held by
+ * the kernel and no queued change names them.
  * A node's `unit` is the fetch unit (cache.h) whose replies fill it: a file's
  * content, a directory's children. tree_apply() merges a snapshot into a
  * directory and records what changed, for the notifier. One mutex (lock)
@@ -36,6 +39,7 @@ struct node {
         bool is_dir;
         uint8_t role;                   /* enum node_role */
         uint8_t vis;                    /* enum node_vis */
+        uint8_t queued;                 /* bit (1 << change_kind): queued for the notifier */
         struct blob *content;           /* files: owned reference */
         struct timespec mtime;          /* when the current value was first seen */
         uint64_t gen;                   /* bumped on every content change */
@@ -95,7 +99,7 @@ int tree_remove(struct tree *t, struct node *n, struct changes *out);
 int tree_reveal(struct tree *t, struct node *n, struct changes *out);
 
 /* Frees dir's children (cache eviction); -EBUSY if the kernel holds any. */
-int tree_prune(struct tree *t, struct node *dir);
+int tree_prune(struct node *dir);
 
 int changes_push(struct changes *c, enum change_kind kind, struct node *n);
 void changes_clear(struct changes *c);

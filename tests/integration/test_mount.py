@@ -358,3 +358,42 @@ def test_cache_max_evicts_what_the_kernel_forgot(sim_factory, mount_factory):
     assert read(m.p("jobs", "00000000-0000-4000-8000-000000000007", "state")) == b"Completed\n"
     assert sim.stats()["by_job"].get("00000000-0000-4000-8000-000000000007") == 1
     assert len(os.listdir(m.p("jobs"))) == 300
+
+
+def status_value(m, key):
+    with open(m.p(".jobfs", "status")) as f:
+        return int([l for l in f.read().splitlines() if l.startswith(key + ":")][0].split()[1])
+
+
+def test_unknown_names_leave_nothing_behind(sim, mnt):
+    units = status_value(mnt, "units")
+    for i in range(300):
+        assert run(["stat", mnt.p("jobs", f"no-such-job-{i}")]).returncode != 0
+    assert status_value(mnt, "units") == units, "a unit kept per unknown name"
+    # control twin: a real job opened by path does get its unit
+    read(mnt.p("jobs", SEED_JOB, "state"))
+    assert status_value(mnt, "units") == units + 1
+
+
+def test_big_software_list_does_not_stall_the_mount(sim, mnt):
+    base = [f"sw{i:06d}" for i in range(50000)]
+    names = base + ["sw_example"]
+    sim.m("POST", "/_sim/software", {"names": names})
+    t0 = time.monotonic()
+    assert len(os.listdir(mnt.p("software"))) == len(names)
+    took = time.monotonic() - t0
+    # the list is replaced: every old name checked against the new one, linearly
+    sim.m("POST", "/_sim/software", {"names": base[::2] + ["sw_example"]})
+    time.sleep(1.1)     # past the TTL: the next listing refreshes (in the background)
+    os.listdir(mnt.p("software"))
+    # while the new list is merged, the mount keeps answering
+    worst, deadline = 0.0, time.monotonic() + 3
+    while time.monotonic() < deadline:
+        t1 = time.monotonic()
+        read(mnt.p(".jobfs", "status"))
+        worst = max(worst, time.monotonic() - t1)
+        time.sleep(0.01)
+    assert worst < 0.5, f"the mount stalled {worst:.2f}s behind a listing"
+    wait_for(lambda: len(os.listdir(mnt.p("software"))) == len(base[::2]) + 1, timeout=10,
+             what="the shorter list")
+    assert took < 10, f"listing 50,001 names took {took:.1f}s"
