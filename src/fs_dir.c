@@ -184,14 +184,14 @@ static void reply_dir(fuse_req_t req, off_t off, size_t size, struct fuse_file_i
 }
 
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                       struct fuse_file_info *fi)
+                   struct fuse_file_info *fi)
 {
         (void)ino;
         reply_dir(req, off, size, fi, false);
 }
 
 void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                           struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
         (void)ino;
         reply_dir(req, off, size, fi, true);

@@ -21,7 +21,7 @@
 /* Only the notifier's ftruncate/futimens get here; the file keeps the
  * server's content and our mtime, and the reply tells the kernel so. */
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-                       struct fuse_file_info *fi)
+                   struct fuse_file_info *fi)
 {
         struct jobfs *fs = fs_jobfs(req);
         struct stat st;
@@ -42,7 +42,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 }
 
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-                     struct fuse_file_info *fi)
+                 struct fuse_file_info *fi)
 {
         (void)ino;
         (void)buf;
@@ -131,7 +131,7 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                      struct fuse_file_info *fi)
+                  struct fuse_file_info *fi)
 {
         (void)parent;
         (void)name;
@@ -141,7 +141,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 }
 
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                      const char *newname, unsigned int flags)
+                  const char *newname, unsigned int flags)
 {
         (void)parent;
         (void)name;
@@ -168,7 +168,7 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const ch
 }
 
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags)
+                    size_t size, int flags)
 {
         (void)ino;
         (void)name;
