@@ -7,6 +7,7 @@
  */
 #pragma once
 #include "check.h"
+#include "jobfs/backend.h"
 #include "jobfs/snapshot.h"
 
 /* The entry at a '/'-separated path below top, or NULL. */
@@ -75,3 +76,29 @@ static inline bool check_snap_dir(const char *file, int line, const struct snap 
 #define CHECK_ABSENT(top, path) check_snap_absent(__FILE__, __LINE__, (top), (path))
 /* path is a directory with exactly n entries ("" is top itself) */
 #define CHECK_DIR(top, path, n) check_snap_dir(__FILE__, __LINE__, (top), (path), (n))
+
+/* A list parser (bacalhau_parse_list, muse_parse_list) on json: expects r
+ * and the names in want (NULL-terminated), outputs untouched on failure. */
+typedef int (*names_parser)(const char *body, size_t len, char ***ret, size_t *ret_n);
+
+static inline void check_names_parse(const char *file, int line, names_parser parse,
+                                     const char *what, const char *json, int want_r,
+                                     const char **want)
+{
+        char **names = NULL;
+        size_t n = 12345, n_want = 0;
+        int r = parse(json, strlen(json), &names, &n);
+
+        while (want[n_want])
+                n_want++;
+        if (!check_int(file, line, what, "want", r, want_r)) {
+                fprintf(stderr, "    reply: %s\n", json);
+        } else if (r < 0) {
+                check_bool(file, line, "outputs untouched on failure", names == NULL && n == 12345);
+        } else if (check_int(file, line, "n", "n_want", (intmax_t)n, (intmax_t)n_want)) {
+                for (size_t i = 0; i < n; i++)
+                        check_str(file, line, "names[i]", "want[i]", names[i], want[i]);
+        }
+        if (r == 0)
+                backend_names_free(names, n);
+}

@@ -580,27 +580,10 @@ static void test_depth_cap(void)
         }
 }
 
-/* Parses a list reply, expecting r and the ids in want (NULL-terminated). */
-#define CHECK_LIST(json, r, ...) check_list(__FILE__, __LINE__, (json), (r), (const char *[]){ __VA_ARGS__, NULL })
-static void check_list(const char *file, int line, const char *json, int want_r, const char **want)
-{
-        char **ids = NULL;
-        size_t n = 12345, n_want = 0;
-        int r = bacalhau_parse_list(json, strlen(json), &ids, &n);
-
-        while (want[n_want])
-                n_want++;
-        if (!check_int(file, line, "bacalhau_parse_list(json)", "want", r, want_r)) {
-                fprintf(stderr, "    reply: %s\n", json);
-        } else if (r < 0) {
-                check_bool(file, line, "outputs untouched on failure", ids == NULL && n == 12345);
-        } else if (check_int(file, line, "n", "n_want", (intmax_t)n, (intmax_t)n_want)) {
-                for (size_t i = 0; i < n; i++)
-                        check_str(file, line, "ids[i]", "want[i]", ids[i], want[i]);
-        }
-        if (r == 0)
-                backend_names_free(ids, n);
-}
+/* Parses a list reply, expecting r and the ids in want. */
+#define CHECK_LIST(json, r, ...) \
+        check_names_parse(__FILE__, __LINE__, bacalhau_parse_list, "bacalhau_parse_list(json)", (json), \
+                          (r), (const char *[]){ __VA_ARGS__, NULL })
 
 static void test_list(void)
 {

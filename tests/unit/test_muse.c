@@ -292,26 +292,9 @@ static void test_run(void)
         CHECK(out == &sentinel);
 }
 
-#define CHECK_NAMES(json, r, ...) check_names(__FILE__, __LINE__, (json), (r), (const char *[]){ __VA_ARGS__, NULL })
-static void check_names(const char *file, int line, const char *json, int want_r, const char **want)
-{
-        char **names = NULL;
-        size_t n = 12345, n_want = 0;
-        int r = muse_parse_list(json, strlen(json), &names, &n);
-
-        while (want[n_want])
-                n_want++;
-        if (!check_int(file, line, "muse_parse_list(json)", "want", r, want_r)) {
-                fprintf(stderr, "    reply: %s\n", json);
-        } else if (r < 0) {
-                check_bool(file, line, "outputs untouched on failure", names == NULL && n == 12345);
-        } else if (check_int(file, line, "n", "n_want", (intmax_t)n, (intmax_t)n_want)) {
-                for (size_t i = 0; i < n; i++)
-                        check_str(file, line, "names[i]", "want[i]", names[i], want[i]);
-        }
-        if (r == 0)
-                backend_names_free(names, n);
-}
+#define CHECK_NAMES(json, r, ...) \
+        check_names_parse(__FILE__, __LINE__, muse_parse_list, "muse_parse_list(json)", (json), (r), \
+                          (const char *[]){ __VA_ARGS__, NULL })
 
 static void test_list(void)
 {
