@@ -110,17 +110,13 @@ static int render_status(struct jobfs *fs)
  * it has seen gets that data instead of waiting out --timeout. */
 #define STALE_GRACE 1.0
 
-/* Refreshes a unit past its TTL. When there is data to fall back on, the
- * refetch runs on a pool thread and the reader waits STALE_GRACE for it at
- * most, then reads what there is (the refetch goes on, bounded by its own
- * deadline, and its outcome is there for the next read). */
-static int refresh_unit(struct jobfs *fs, struct unit *u)
+int fs_refresh_unit(struct jobfs *fs, struct unit *u, double grace)
 {
         if (u->ever_ok && u->fetching)
-                return cache_wait(fs->cache, u, STALE_GRACE);  /* the poller's, say */
+                return cache_wait(fs->cache, u, grace);        /* the poller's, say */
         if (u->ever_ok && cache_needs_fetch(fs->cache, u, fs->opts->ttl) &&
             prefetch_unit(fs->prefetch, u) == 0)
-                return cache_wait(fs->cache, u, STALE_GRACE);
+                return cache_wait(fs->cache, u, grace);
         return cache_refresh(fs->cache, u, fs->opts->ttl);
 }
 
@@ -132,7 +128,7 @@ int fs_refresh(struct jobfs *fs, struct node *n)
                 return render_status(fs);
         if (!n->unit || n->role == ROLE_JOBS || n->role == ROLE_SOFTWARE)
                 return 0;       /* listings refresh on readdir, not on every stat */
-        return refresh_unit(fs, n->unit);
+        return fs_refresh_unit(fs, n->unit, STALE_GRACE);
 }
 
 /* A job (under jobs/) or run (under software/NAME/) opened by its path. */
@@ -153,7 +149,7 @@ static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *na
         }
         if (!n->unit->ever_ok || !node_visible(n)) {
                 /* first sight (or gone): the server decides whether it exists */
-                r = refresh_unit(fs, n->unit);
+                r = fs_refresh_unit(fs, n->unit, STALE_GRACE);
                 if (r < 0)
                         return r;
         }

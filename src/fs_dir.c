@@ -35,9 +35,7 @@ struct dir_list {
  * in, with IN_CREATE for watchers. The first listing is waited for. */
 static int refresh_listing(struct jobfs *fs, struct unit *u)
 {
-        if (u->ever_ok && prefetch_unit(fs->prefetch, u) == 0)
-                return 0;
-        return cache_refresh(fs->cache, u, fs->opts->ttl);
+        return fs_refresh_unit(fs, u, 0);
 }
 
 /* Brings a directory's children up to date before listing them. */

@@ -8,6 +8,7 @@
 
 struct jobfs;
 struct node;
+struct unit;
 
 struct jobfs *fs_jobfs(fuse_req_t req);
 struct node *fs_node(struct jobfs *fs, fuse_ino_t ino);
@@ -22,6 +23,11 @@ void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_p
 void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e);
 /* The kernel took one more reference to n (a lookup count). */
 void fs_hold(struct node *n);
+/* Refreshes a unit past its TTL. When there is data to fall back on, the
+ * refetch runs on a pool thread and the caller waits `grace` seconds for it
+ * at most, then uses what there is (the refetch goes on, bounded by its own
+ * deadline, and its outcome is there for the next access). */
+int fs_refresh_unit(struct jobfs *fs, struct unit *u, double grace);
 /* Brings the data of n up to the TTL (stale data is fine: 0). */
 int fs_refresh(struct jobfs *fs, struct node *n);
 
