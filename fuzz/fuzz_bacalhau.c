@@ -28,29 +28,27 @@ static bool states_errno_ok(int r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const char *body = (const char *)data;
-        struct snap *s = UNTOUCHED;
-        bool terminal = false;
-        char **ids = UNTOUCHED;
-        size_t n = 12345;
+        struct backend_item it = { 0 };
+        struct backend_list l = { .n = 12345 };
         int r;
 
-        r = bacalhau_parse_states(body, size, &s, &terminal);
+        r = bacalhau_parse_states(body, size, &it);
         if (r == 0) {
-                check_snap(s);
-                check_file_bytes(s, "state.json", body, size);
-                snap_free(s);
+                check_snap(it.snap);
+                check_file_bytes(it.snap, "state.json", body, size);
+                backend_item_clear(&it);
         } else {
                 check(r < 0 && states_errno_ok(r));
-                check(s == UNTOUCHED && !terminal);
+                check(!it.snap && !it.terminal && !it.sig && !it.name);
         }
 
-        r = bacalhau_parse_list(body, size, &ids, &n);
+        r = bacalhau_parse_list(body, size, &l);
         if (r == 0) {
-                check(n <= size);       /* each id takes at least one input byte */
-                check_names(ids, n, backend_names_free);
+                check(l.n <= size);     /* each id takes at least one input byte */
+                check_names(&l);
         } else {
                 check(r == -EBADMSG || r == -EFBIG || r == -ENOMEM || r == -E2BIG);
-                check(ids == UNTOUCHED && n == 12345);
+                check(l.v == NULL && l.n == 12345);
         }
         return 0;
 }

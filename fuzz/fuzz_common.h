@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobfs/backend.h"
 #include "jobfs/blob.h"
 #include "jobfs/log.h"
 #include "jobfs/snapshot.h"
@@ -101,10 +102,10 @@ static inline void check_file_bytes(const struct snap *top, const char *name, co
 }
 
 /* Checks a name list from a list parser, then frees it. */
-static inline void check_names(char **names, size_t n, void (*free_names)(char **, size_t))
+static inline void check_names(struct backend_list *l)
 {
-        check(names && names != UNTOUCHED);
-        for (size_t i = 0; i < n; i++)
-                check(names[i] && snap_name_ok(names[i], strlen(names[i])));
-        free_names(names, n);
+        for (size_t i = 0; i < l->n; i++)
+                check(l->v[i].name && snap_name_ok(l->v[i].name, strlen(l->v[i].name)));
+        check(l->n <= l->cap);
+        backend_list_clear(l);
 }

@@ -47,9 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *body = (const char *)data + 1;
         struct snap *s = UNTOUCHED;
         struct blob *b = UNTOUCHED;
-        char **names = UNTOUCHED;
+        struct backend_list names = { .n = 12345 };
         bool terminal = false, want_stdout = false;
-        size_t len, n = 12345;
+        size_t len;
         long status;
         int r;
 
@@ -87,13 +87,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check(b == UNTOUCHED);
         }
 
-        r = muse_parse_list(body, len, &names, &n);
+        r = muse_parse_list(body, len, &names);
         if (r == 0) {
-                check(n <= len);
-                check_names(names, n, backend_names_free);
+                check(names.n <= len);
+                check_names(&names);
         } else {
                 check(r == -EBADMSG || r == -EFBIG || r == -ENOMEM || r == -E2BIG);
-                check(names == UNTOUCHED && n == 12345);
+                check(names.v == NULL && names.n == 12345);
         }
         return 0;
 }

@@ -26,6 +26,7 @@ enum path_mode { PATH_UNKNOWN, PATH_REQUESTER, PATH_LEGACY };
 
 struct bacalhau {
         int mode;               /* enum path_mode, atomic */
+        char *client_id;        /* owned, may be NULL */
 };
 
 /* Summary priority (shared/README.md): live states first, then final ones. */
@@ -290,13 +291,43 @@ static void cut_keys_clear(struct cut_keys *k)
         k->n = 0;
 }
 
-int bacalhau_parse_states(const char *body, size_t len, struct snap **ret, bool *ret_terminal)
+/* The change signature of a states reply: its JobState, as the list has it. */
+static int on_state_value(void *ctx, const char *const *path, size_t depth, enum jsonscan_kind kind,
+                          const char *value, size_t len)
+{
+        uint64_t *sig = ctx;
+
+        if (depth >= 2 && strcmp(path[0], "state") == 0)
+                *sig = backend_sig_add(*sig, path + 1, depth - 1, (int)kind, value, len);
+        return 0;
+}
+
+static int states_sig(const char *body, size_t len, uint64_t *ret)
+{
+        struct jsonscan *js = NULL;
+        uint64_t sig = 0;
+        int r = jsonscan_new(on_state_value, &sig, &js);
+
+        if (r < 0)
+                return r;
+        r = jsonscan_feed(js, body, len);
+        if (r == 0)
+                r = jsonscan_end(js);
+        jsonscan_free(js);
+        /* json-c accepted the reply; a stricter scanner refusing it only costs
+         * the change feed for this job (it is then polled on the budget) */
+        *ret = r == 0 ? backend_sig_done(sig) : 0;
+        return r == -ENOMEM ? r : 0;
+}
+
+int bacalhau_parse_states(const char *body, size_t len, struct backend_item *ret)
 {
         struct cut_keys cut = { 0 };
         struct job_summary sum = { .all_final = true, .cut = &cut };
         struct json_object *root = NULL, *state, *v;
         struct snap *top = NULL;
         bool terminal = false;
+        uint64_t sig = 0;
         int r;
 
         r = jsonutil_parse(body, len, &root);
@@ -328,10 +359,13 @@ int bacalhau_parse_states(const char *body, size_t len, struct snap **ret, bool 
                 r = add_summary(top, state, &sum, &terminal);
         if (!r)
                 r = snap_add_file(top, "state.json", blob_new(body, len));
+        if (!r)
+                r = states_sig(body, len, &sig);
         if (r < 0)
                 goto out;
-        *ret = top;
-        *ret_terminal = terminal;
+        ret->snap = top;
+        ret->terminal = terminal;
+        ret->sig = sig;
         top = NULL;
 out:
         cut_keys_clear(&cut);
@@ -342,11 +376,12 @@ out:
 
 /* Job ids gathered from a list reply as it streams in. */
 struct list_ids {
-        char **ids;
-        size_t n, cap;
+        struct backend_list out;
         bool saw_jobs;          /* a top-level "jobs" array (or null) was there */
         char best[SNAP_NAME_MAX + 1];   /* the current entry's id so far */
         int best_rank;                  /* 0 = none yet; lower wins */
+        uint64_t sig;           /* the current entry's JobState, as states_sig */
+        bool has_state;
 };
 
 /* Where a list entry keeps its job id, best first: v0.3.16-19
@@ -364,27 +399,33 @@ static int id_rank(const char *const *path, size_t depth)
         return depth == 3 && strcmp(path[2], "ID") == 0 ? 3 : 0;
 }
 
-/* The entry that just ended contributes its best id. */
+/* The entry that just ended contributes its best id, and the signature of
+ * its state when it had one (then the list is a change feed). */
 static int flush_entry(struct list_ids *l)
 {
+        uint64_t sig = l->has_state ? backend_sig_done(l->sig) : 0;
+
+        l->sig = 0;
+        l->has_state = false;
         if (!l->best_rank)
                 return 0;
         l->best_rank = 0;
-        if (l->n == LIST_MAX)
+        if (l->out.n == LIST_MAX)
                 return -E2BIG;
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 64;
-                char **v = realloc(l->ids, cap * sizeof(*v));
+        if (sig)
+                l->out.feed = true;
+        return backend_list_add(&l->out, strdup(l->best), sig, NULL, false);
+}
 
-                if (!v)
-                        return -ENOMEM;
-                l->ids = v;
-                l->cap = cap;
-        }
-        l->ids[l->n] = strdup(l->best);
-        if (!l->ids[l->n])
-                return -ENOMEM;
-        l->n++;
+/* Where an entry keeps its JobState, as path components below jobs[]:
+ * v0.3.16-19 Status.JobState, v0.3.20+ State, the swagger example JobState.
+ * 0 when the path is not inside one. */
+static size_t state_offset(const char *const *path, size_t depth)
+{
+        if (depth >= 5 && strcmp(path[2], "Status") == 0 && strcmp(path[3], "JobState") == 0)
+                return 4;
+        if (depth >= 4 && (strcmp(path[2], "State") == 0 || strcmp(path[2], "JobState") == 0))
+                return 3;
         return 0;
 }
 
@@ -401,6 +442,15 @@ static int on_list_value(void *ctx, const char *const *path, size_t depth, enum 
         }
         if (depth == 2 && strcmp(path[0], "jobs") == 0)
                 return flush_entry(l);          /* a new entry starts */
+        if (depth >= 3 && strcmp(path[0], "jobs") == 0) {
+                size_t off = state_offset(path, depth);
+
+                if (off) {
+                        l->sig = backend_sig_add(l->sig, path + off, depth - off, (int)kind, value,
+                                                 len);
+                        l->has_state = true;
+                }
+        }
         rank = kind == JSONSCAN_STRING ? id_rank(path, depth) : 0;
         if (rank && (!l->best_rank || rank < l->best_rank) && snap_name_ok(value, len)) {
                 memcpy(l->best, value, len + 1);
@@ -415,7 +465,7 @@ static int feed_list(void *ctx, const char *data, size_t len)
 }
 
 /* A reply without a top-level "jobs" member is not a list reply (EBADMSG). */
-static int list_finish(struct jsonscan *js, struct list_ids *l, char ***ret_ids, size_t *ret_n)
+static int list_finish(struct jsonscan *js, struct list_ids *l, struct backend_list *ret)
 {
         int r = jsonscan_end(js);
 
@@ -425,16 +475,12 @@ static int list_finish(struct jsonscan *js, struct list_ids *l, char ***ret_ids,
                 return r;
         if (!l->saw_jobs)
                 return -EBADMSG;
-        *ret_ids = l->ids ? l->ids : calloc(1, sizeof(char *));
-        if (!*ret_ids)
-                return -ENOMEM;
-        *ret_n = l->n;
-        l->ids = NULL;
-        l->n = 0;
+        *ret = l->out;
+        memset(&l->out, 0, sizeof(l->out));
         return 0;
 }
 
-int bacalhau_parse_list(const char *body, size_t len, char ***ret_ids, size_t *ret_n)
+int bacalhau_parse_list(const char *body, size_t len, struct backend_list *ret)
 {
         struct list_ids l = { 0 };
         struct jsonscan *js = NULL;
@@ -445,8 +491,8 @@ int bacalhau_parse_list(const char *body, size_t len, char ***ret_ids, size_t *r
                 return r;
         r = jsonscan_feed(js, body, len);
         if (r == 0)
-                r = list_finish(js, &l, ret_ids, ret_n);
-        backend_names_free(l.ids, l.n);
+                r = list_finish(js, &l, ret);
+        backend_list_clear(&l.out);
         jsonscan_free(js);
         return r;
 }
@@ -458,16 +504,18 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
 {
         struct bacalhau *bc = b->priv;
         int mode = __atomic_load_n(&bc->mode, __ATOMIC_ACQUIRE);
-        char url[2048];
+        char *url;
         int r;
 
         for (int m = PATH_REQUESTER; m <= PATH_LEGACY; m++) {
                 if (mode != PATH_UNKNOWN && m != mode)
                         continue;
-                snprintf(url, sizeof(url), "%s/%s%s", b->base_url,
-                         m == PATH_REQUESTER ? "requester/" : "", what);
+                if (asprintf(&url, "%s/%s%s", b->base_url, m == PATH_REQUESTER ? "requester/" : "",
+                             what) < 0)
+                        return -ENOMEM;
                 r = fn ? http_request_stream(b->http, "POST", url, body, fn, ctx, LIST_REPLY_MAX, ret)
                        : http_request(b->http, "POST", url, body, ret);
+                free(url);
                 if (r < 0)
                         return r;
                 if (ret->status != 404 || mode != PATH_UNKNOWN) {
@@ -488,16 +536,17 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
 
 static char *request_body(struct backend *b, const char *key, const char *value)
 {
+        const char *client_id = ((struct bacalhau *)b->priv)->client_id;
         struct json_object *o = json_object_new_object();
         char *s = NULL;
 
         if (!o)
                 return NULL;
-        json_object_object_add(o, "client_id", json_object_new_string(b->client_id ? b->client_id : ""));
+        json_object_object_add(o, "client_id", json_object_new_string(client_id ? client_id : ""));
         if (key)
                 json_object_object_add(o, key, json_object_new_string(value));
         else
-                json_object_object_add(o, "return_all", json_object_new_boolean(!b->client_id));
+                json_object_object_add(o, "return_all", json_object_new_boolean(!client_id));
         {
                 const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 
@@ -515,8 +564,7 @@ static int reply_errno(const struct http_reply *rep)
         return http_status_errno(rep->status);
 }
 
-static int bacalhau_fetch(struct backend *b, const char *const keys[], struct snap **ret_snap,
-                          bool *ret_terminal)
+static int bacalhau_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
 {
         struct http_reply rep = { 0 };
         char *body = request_body(b, "job_id", keys[0]);
@@ -526,7 +574,7 @@ static int bacalhau_fetch(struct backend *b, const char *const keys[], struct sn
                 return -ENOMEM;
         r = post_endpoint(b, "states", body, NULL, NULL, &rep);
         if (r >= 0)
-                r = rep.status == 200 ? bacalhau_parse_states(rep.body, rep.len, ret_snap, ret_terminal)
+                r = rep.status == 200 ? bacalhau_parse_states(rep.body, rep.len, ret)
                                       : reply_errno(&rep);
         backend_note(b, r, "states");
         http_reply_clear(&rep);
@@ -534,7 +582,7 @@ static int bacalhau_fetch(struct backend *b, const char *const keys[], struct sn
         return r;
 }
 
-static int bacalhau_list(struct backend *b, char ***ret_names, size_t *ret_n)
+static int bacalhau_list(struct backend *b, struct backend_list *ret)
 {
         struct http_reply rep = { 0 };
         struct list_ids l = { 0 };
@@ -546,9 +594,9 @@ static int bacalhau_list(struct backend *b, char ***ret_names, size_t *ret_n)
         if (r >= 0)
                 r = post_endpoint(b, "list", body, feed_list, js, &rep);
         if (r >= 0)
-                r = rep.status == 200 ? list_finish(js, &l, ret_names, ret_n)
+                r = rep.status == 200 ? list_finish(js, &l, ret)
                                       : http_status_errno(rep.status);
-        backend_names_free(l.ids, l.n);
+        backend_list_clear(&l.out);
         jsonscan_free(js);
         backend_note(b, r, "list");
         http_reply_clear(&rep);
@@ -558,11 +606,17 @@ static int bacalhau_list(struct backend *b, char ***ret_names, size_t *ret_n)
 
 static void bacalhau_free(struct backend *b)
 {
-        free(b->priv);
+        struct bacalhau *bc = b->priv;
+
+        if (bc)
+                free(bc->client_id);
+        free(bc);
 }
 
 static const struct backend_ops bacalhau_ops = {
         .name = "bacalhau",
+        .root = "jobs",
+        .depth = 1,
         .fetch = bacalhau_fetch,
         .list = bacalhau_list,
         .free = bacalhau_free,
@@ -571,18 +625,16 @@ static const struct backend_ops bacalhau_ops = {
 int bacalhau_backend_new(struct http *http, const char *url, const char *client_id,
                          struct backend **ret)
 {
-        struct backend *b = calloc(1, sizeof(*b));
+        struct backend *b = NULL;
+        struct bacalhau *bc;
         size_t len;
+        int r;
 
-        if (!b)
-                return -ENOMEM;
-        pthread_mutex_init(&b->lock, NULL);
-        b->ops = &bacalhau_ops;
-        b->http = http;
-        b->base_url = strdup(url);
-        b->client_id = client_id ? strdup(client_id) : NULL;
-        b->priv = calloc(1, sizeof(struct bacalhau));
-        if (!b->base_url || (client_id && !b->client_id) || !b->priv) {
+        r = backend_alloc(&bacalhau_ops, http, url, &b);
+        if (r < 0)
+                return r;
+        b->priv = bc = calloc(1, sizeof(*bc));
+        if (!bc || (client_id && !(bc->client_id = strdup(client_id)))) {
                 backend_free(b);
                 return -ENOMEM;
         }

@@ -8,6 +8,25 @@
 
 #include "jobfs/log.h"
 
+int backend_alloc(const struct backend_ops *ops, struct http *http, const char *base_url,
+                  struct backend **ret)
+{
+        struct backend *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return -ENOMEM;
+        pthread_mutex_init(&b->lock, NULL);
+        b->ops = ops;
+        b->http = http;
+        b->base_url = strdup(base_url);
+        if (!b->base_url) {
+                backend_free(b);
+                return -ENOMEM;
+        }
+        *ret = b;
+        return 0;
+}
+
 void backend_free(struct backend *b)
 {
         if (!b)
@@ -16,7 +35,6 @@ void backend_free(struct backend *b)
                 b->ops->free(b);
         pthread_mutex_destroy(&b->lock);
         free(b->base_url);
-        free(b->client_id);
         free(b);
 }
 
@@ -31,6 +49,7 @@ void backend_note(struct backend *b, int r, const char *what)
 {
         bool was_down, now_down = is_outage(r);
         struct timespec now;
+        char err[64];
 
         clock_gettime(CLOCK_REALTIME, &now);
         pthread_mutex_lock(&b->lock);
@@ -48,7 +67,7 @@ void backend_note(struct backend *b, int r, const char *what)
         pthread_mutex_unlock(&b->lock);
         if (now_down && !was_down)
                 log_warn("%s endpoint %s is unreachable (%s): %s", b->ops->name, b->base_url,
-                         what, strerror(-r));
+                         what, strerror_r(-r, err, sizeof(err)));
         else if (!now_down && was_down && r != -ECANCELED)
                 log_warn("%s endpoint %s is back", b->ops->name, b->base_url);
 }
@@ -58,6 +77,91 @@ void backend_health_get(struct backend *b, struct backend_health *ret)
         pthread_mutex_lock(&b->lock);
         *ret = b->health;
         pthread_mutex_unlock(&b->lock);
+}
+
+void backend_item_clear(struct backend_item *it)
+{
+        if (!it)
+                return;
+        snap_free(it->snap);
+        free(it->name);
+        memset(it, 0, sizeof(*it));
+}
+
+int backend_list_add(struct backend_list *l, char *name, uint64_t sig, struct snap *snap,
+                     bool terminal)
+{
+        if (!name) {
+                snap_free(snap);
+                return -ENOMEM;
+        }
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 64;
+                struct backend_entry *v = realloc(l->v, cap * sizeof(*v));
+
+                if (!v) {
+                        free(name);
+                        snap_free(snap);
+                        return -ENOMEM;
+                }
+                l->v = v;
+                l->cap = cap;
+        }
+        l->v[l->n++] = (struct backend_entry){ .name = name, .sig = sig, .snap = snap,
+                                               .terminal = terminal };
+        return 0;
+}
+
+void backend_list_clear(struct backend_list *l)
+{
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->v[i].name);
+                snap_free(l->v[i].snap);
+        }
+        free(l->v);
+        memset(l, 0, sizeof(*l));
+}
+
+/* splitmix64's finaliser: spreads every input bit over the output, so a sum
+ * of mixed pair hashes does not cancel the way a sum of FNV values could */
+static uint64_t mix(uint64_t x)
+{
+        x ^= x >> 30;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        x ^= x >> 27;
+        x *= 0x94d049bb133111ebULL;
+        return x ^ (x >> 31);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+        const unsigned char *s = p;
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ s[i]) * 1099511628211ULL;
+        return h;
+}
+
+uint64_t backend_sig_add(uint64_t sig, const char *const *path, size_t depth, int kind,
+                         const char *value, size_t len)
+{
+        uint64_t h = 1469598103934665603ULL;
+        unsigned char k = (unsigned char)kind;
+
+        for (size_t i = 0; i < depth; i++)
+                h = fnv(h, path[i], strlen(path[i]) + 1);       /* the NUL separates */
+        h = fnv(h, &k, 1);
+        if (value)
+                h = fnv(h, value, len);
+        return sig + mix(h);    /* a sum: the order pairs come in does not matter */
+}
+
+uint64_t backend_sig_done(uint64_t sig)
+{
+        sig = mix(sig);
+        return sig ? sig : 1;   /* 0 means "no signature" */
 }
 
 void backend_names_free(char **names, size_t n)

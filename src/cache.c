@@ -179,8 +179,7 @@ void cache_trim(struct cache *c)
 struct fetched {
         struct snap *snap;
         bool terminal;
-        char **names;
-        size_t n_names;
+        struct backend_list list;
 };
 
 static int fetch_unlocked(struct unit *u, const char *keys[2], struct fetched *f)
@@ -189,11 +188,19 @@ static int fetch_unlocked(struct unit *u, const char *keys[2], struct fetched *f
 
         switch (u->kind) {
         case UNIT_JOB:
-        case UNIT_RUN:
-                return b->ops->fetch(b, keys, &f->snap, &f->terminal);
+        case UNIT_RUN: {
+                struct backend_item it = { 0 };
+                int r = b->ops->fetch(b, keys, &it);
+
+                f->snap = it.snap;
+                f->terminal = it.terminal;
+                it.snap = NULL;
+                backend_item_clear(&it);
+                return r;
+        }
         case UNIT_JOBS_LIST:
         case UNIT_SW_LIST:
-                return b->ops->list(b, &f->names, &f->n_names);
+                return b->ops->list(b, &f->list);
         }
         return -EINVAL;
 }
@@ -213,8 +220,8 @@ static int apply_names(struct cache *c, struct unit *u, struct fetched *f, struc
         bool *listed = NULL;
         int r = 0;
 
-        for (size_t i = 0; i < f->n_names; i++) {
-                struct node *n = tree_child(dir, f->names[i]);
+        for (size_t i = 0; i < f->list.n; i++) {
+                struct node *n = tree_child(dir, f->list.v[i].name);
 
                 if (!n && dir->n_kids >= LISTING_MAX) {
                         log_debug("%s lists more than %d names; the rest are left out",
@@ -222,8 +229,8 @@ static int apply_names(struct cache *c, struct unit *u, struct fetched *f, struc
                         break;
                 }
                 if (!n && is_jobs)
-                        r = add_unit_dir(c, dir, f->names[i], ROLE_JOB, UNIT_JOB, u->backend, &n);
-                else if (!n && (r = tree_add(t, dir, f->names[i], true, ROLE_SWNAME, &n)) == 0)
+                        r = add_unit_dir(c, dir, f->list.v[i].name, ROLE_JOB, UNIT_JOB, u->backend, &n);
+                else if (!n && (r = tree_add(t, dir, f->list.v[i].name, true, ROLE_SWNAME, &n)) == 0)
                         n->vis = VIS_GONE;
                 if (r < 0)
                         return r;
@@ -236,8 +243,8 @@ static int apply_names(struct cache *c, struct unit *u, struct fetched *f, struc
         listed = calloc(dir->n_kids, sizeof(*listed));
         if (!listed)
                 return -ENOMEM;
-        for (size_t i = 0; i < f->n_names; i++) {
-                struct node *n = tree_child(dir, f->names[i]);
+        for (size_t i = 0; i < f->list.n; i++) {
+                struct node *n = tree_child(dir, f->list.v[i].name);
 
                 if (n)
                         listed[n->pos] = true;
@@ -393,7 +400,7 @@ static int complete_fetch(struct cache *c, struct unit *u, int r, struct fetched
         u->fetches_done++;
         pthread_cond_broadcast(&c->done);
         snap_free(f->snap);
-        backend_names_free(f->names, f->n_names);
+        backend_list_clear(&f->list);
         return r;
 }
 
@@ -478,7 +485,15 @@ int cache_probe(struct cache *c, struct node *parent, const char *name, enum uni
         c->probes = p;
         c->stats.fetches++;
         pthread_mutex_unlock(&c->tree->lock);
-        r = b->ops->fetch(b, keys, &f.snap, &f.terminal);
+        {
+                struct backend_item it = { 0 };
+
+                r = b->ops->fetch(b, keys, &it);
+                f.snap = it.snap;
+                f.terminal = it.terminal;
+                it.snap = NULL;
+                backend_item_clear(&it);
+        }
         pthread_mutex_lock(&c->tree->lock);
         if (r == 0 && !(n = tree_child(parent, name)))
                 r = add_unit_dir(c, parent, name, role, kind, b, &n);

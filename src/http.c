@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +248,8 @@ static int http_curl_errno(CURLcode rc, CURL *c, const struct transfer *t)
         case CURLE_SEND_ERROR:
         case CURLE_RECV_ERROR:
                 return -ECONNRESET;
+        case CURLE_UNSUPPORTED_PROTOCOL:        /* URLs are checked: an HTTP/0.9 reply */
+        case CURLE_WEIRD_SERVER_REPLY:          /* no status line, or a broken one */
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_SSL_CERTPROBLEM:
@@ -255,7 +258,6 @@ static int http_curl_errno(CURLcode rc, CURL *c, const struct transfer *t)
         case CURLE_ABORTED_BY_CALLBACK:
                 return -ECANCELED;
         case CURLE_URL_MALFORMAT:
-        case CURLE_UNSUPPORTED_PROTOCOL:
                 return -EINVAL;
         default:
                 return -EIO;    /* PARTIAL_FILE (cut mid-reply) and the rest */
@@ -282,10 +284,34 @@ int http_status_errno(long status)
         }
 }
 
-static int perform(struct http *h, const char *method, const char *url, const char *body,
-                   struct transfer *tp, struct http_reply *ret)
+/* The request's headers: the body's type and the caller's lines. */
+static int build_headers(const struct http_request *req, struct curl_slist **ret)
 {
-        struct transfer t = *tp;
+        struct curl_slist *l = NULL, *n;
+        char ctype[128];
+
+        if (req->body) {
+                snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+                         req->body_type ? req->body_type : "application/json");
+                if (!(l = curl_slist_append(NULL, ctype)))
+                        return -ENOMEM;
+        }
+        for (size_t i = 0; req->headers && req->headers[i]; i++) {
+                n = curl_slist_append(l, req->headers[i]);
+                if (!n) {
+                        curl_slist_free_all(l);
+                        return -ENOMEM;
+                }
+                l = n;
+        }
+        *ret = l;
+        return 0;
+}
+
+int http_send(struct http *h, const struct http_request *req, struct http_reply *ret)
+{
+        struct transfer t = { .h = h, .fn = req->on_chunk, .ctx = req->ctx,
+                              .stream_max = req->stream_max };
         struct curl_slist *hdrs = NULL;
         char *ctype = NULL;
         CURLcode rc;
@@ -294,28 +320,33 @@ static int perform(struct http *h, const char *method, const char *url, const ch
 
         if (__atomic_load_n(&h->cancelled, __ATOMIC_ACQUIRE))
                 return -ECANCELED;
+        r = build_headers(req, &hdrs);
+        if (r < 0)
+                return r;
         c = handle_get(h);
-        if (!c)
+        if (!c) {
+                curl_slist_free_all(hdrs);
                 return -ENOMEM;
+        }
         t.c = c;
         __atomic_add_fetch(&h->requests, 1, __ATOMIC_RELAXED);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_URL, req->url);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-        if (body) {
-                hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        if (req->body) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
         } else {
                 curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+                                 strcmp(req->method, "GET") ? req->method : NULL);
         }
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         rc = curl_easy_perform(c);
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
-                log_debug("%s %s: %s", method, url, curl_easy_strerror(rc));
+                log_debug("%s %s: %s", req->method, req->url, curl_easy_strerror(rc));
                 goto out;
         }
         {
@@ -332,7 +363,7 @@ static int perform(struct http *h, const char *method, const char *url, const ch
                 goto out;
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
-        log_debug("%s %s: %ld, %zu bytes", method, url, ret->status, t.len);
+        log_debug("%s %s: %ld, %zu bytes", req->method, req->url, ret->status, t.len);
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;
@@ -353,17 +384,18 @@ out:
 int http_request(struct http *h, const char *method, const char *url, const char *body,
                  struct http_reply *ret)
 {
-        struct transfer t = { .h = h };
+        struct http_request req = { .method = method, .url = url, .body = body };
 
-        return perform(h, method, url, body, &t, ret);
+        return http_send(h, &req, ret);
 }
 
 int http_request_stream(struct http *h, const char *method, const char *url, const char *body,
                         http_chunk_fn fn, void *ctx, size_t stream_max, struct http_reply *ret)
 {
-        struct transfer t = { .h = h, .fn = fn, .ctx = ctx, .stream_max = stream_max };
+        struct http_request req = { .method = method, .url = url, .body = body, .on_chunk = fn,
+                                    .ctx = ctx, .stream_max = stream_max };
 
-        return perform(h, method, url, body, &t, ret);
+        return http_send(h, &req, ret);
 }
 
 void http_reply_clear(struct http_reply *r)

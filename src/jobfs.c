@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "jobfs/bacalhau.h"
 #include "jobfs/backend.h"
+#include "jobfs/muse.h"
 #include "jobfs/cache.h"
 #include "jobfs/http.h"
 #include "jobfs/notify.h"

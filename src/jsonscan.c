@@ -43,6 +43,7 @@ struct jsonscan {
         size_t len;
         bool too_long;
         unsigned uni, uni_digits;
+        unsigned high;          /* a high surrogate waiting for its low half, or 0 */
         const char *path[JSONSCAN_DEPTH_MAX];
 };
 
@@ -87,7 +88,12 @@ static void str_put(struct jsonscan *s, unsigned char c)
 
 static void str_put_utf8(struct jsonscan *s, unsigned cp)
 {
-        if (cp < 0x80) {
+        if (cp >= 0x10000) {
+                str_put(s, (unsigned char)(0xf0 | (cp >> 18)));
+                str_put(s, (unsigned char)(0x80 | ((cp >> 12) & 0x3f)));
+                str_put(s, (unsigned char)(0x80 | ((cp >> 6) & 0x3f)));
+                str_put(s, (unsigned char)(0x80 | (cp & 0x3f)));
+        } else if (cp < 0x80) {
                 str_put(s, (unsigned char)cp);
         } else if (cp < 0x800) {
                 str_put(s, (unsigned char)(0xc0 | (cp >> 6)));
@@ -188,6 +194,7 @@ static bool is_space(unsigned char c)
 
 static int start_string(struct jsonscan *s, bool key)
 {
+        s->high = 0;
         s->in_key = key;
         s->len = 0;
         s->too_long = false;
@@ -217,25 +224,57 @@ static int step_value(struct jsonscan *s, unsigned char c)
         return -EBADMSG;
 }
 
+/* A \\uXXXX escape is complete. A surrogate pair (\\ud83d\\ude00) becomes one
+ * 4-byte sequence, as json-c decodes it; a lone half stays the 3 bytes that
+ * snap_name_ok rejects. */
+static void unicode_done(struct jsonscan *s)
+{
+        unsigned cp = s->uni;
+
+        if (s->high && cp >= 0xdc00 && cp <= 0xdfff) {
+                str_put_utf8(s, 0x10000 + ((s->high - 0xd800) << 10) + (cp - 0xdc00));
+                s->high = 0;
+        } else {
+                if (s->high)
+                        str_put_utf8(s, s->high);
+                s->high = cp >= 0xd800 && cp <= 0xdbff ? cp : 0;
+                if (!s->high)
+                        str_put_utf8(s, cp);
+        }
+        s->st = ST_STRING;
+}
+
+/* A byte that is not the '\\' of a next escape: a pending high surrogate is alone. */
+static void flush_high(struct jsonscan *s)
+{
+        if (s->high)
+                str_put_utf8(s, s->high);
+        s->high = 0;
+}
+
 static int step(struct jsonscan *s, unsigned char c)
 {
         int r;
 
         switch (s->st) {
         case ST_STRING:
+                if (c == '\\') {
+                        s->st = ST_ESCAPE;
+                        return 0;
+                }
+                flush_high(s);
                 if (c == '"')
                         return string_done(s);
-                if (c == '\\')
-                        s->st = ST_ESCAPE;
-                else if (c < 0x20)
+                if (c < 0x20)
                         return -EBADMSG;
-                else
-                        str_put(s, c);
+                str_put(s, c);
                 return 0;
         case ST_ESCAPE: {
                 const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
                 const char *p = c ? strchr(from, c) : NULL;
 
+                if (c != 'u')
+                        flush_high(s);
                 if (c == 'u') {
                         s->uni = s->uni_digits = 0;
                         s->st = ST_UNICODE;
@@ -254,10 +293,8 @@ static int step(struct jsonscan *s, unsigned char c)
                         s->uni = s->uni * 16 + ((c | 0x20) - 'a' + 10);
                 else
                         return -EBADMSG;
-                if (++s->uni_digits == 4) {
-                        str_put_utf8(s, s->uni);
-                        s->st = ST_STRING;
-                }
+                if (++s->uni_digits == 4)
+                        unicode_done(s);
                 return 0;
         case ST_LITERAL:
                 if (is_literal_char(c)) {
@@ -266,9 +303,11 @@ static int step(struct jsonscan *s, unsigned char c)
                 }
                 if (s->too_long || !literal_ok(s->str, s->len))
                         return -EBADMSG;
-                r = s->fn(s->ctx, s->path, s->depth,
-                          s->len == 4 && !memcmp(s->str, "null", 4) ? JSONSCAN_NULL : JSONSCAN_SCALAR,
-                          NULL, 0);
+                s->str[s->len] = '\0';
+                if (s->len == 4 && !memcmp(s->str, "null", 4))
+                        r = s->fn(s->ctx, s->path, s->depth, JSONSCAN_NULL, NULL, 0);
+                else
+                        r = s->fn(s->ctx, s->path, s->depth, JSONSCAN_SCALAR, s->str, s->len);
                 if (r < 0)
                         return r;
                 value_done(s);

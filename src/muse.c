@@ -118,11 +118,11 @@ out:
         return r;
 }
 
-int muse_parse_list(const char *body, size_t len, char ***ret_names, size_t *ret_n)
+int muse_parse_list(const char *body, size_t len, struct backend_list *ret)
 {
+        struct backend_list out = { 0 };
         struct json_object *root = NULL;
-        char **names = NULL;
-        size_t n = 0, count;
+        size_t count;
         int r;
 
         r = jsonutil_parse(body, len, &root);
@@ -137,11 +137,6 @@ int muse_parse_list(const char *body, size_t len, char ***ret_names, size_t *ret
                 r = -E2BIG;
                 goto out;
         }
-        names = calloc(count ? count : 1, sizeof(*names));
-        if (!names) {
-                r = -ENOMEM;
-                goto out;
-        }
         for (size_t i = 0; i < count; i++) {
                 const char *name;
                 size_t name_len;
@@ -152,19 +147,15 @@ int muse_parse_list(const char *body, size_t len, char ***ret_names, size_t *ret
                         log_debug("muse: left out a software name that is not a safe file name");
                         continue;
                 }
-                names[n] = strdup(name);
-                if (!names[n]) {
-                        r = -ENOMEM;
+                r = backend_list_add(&out, strdup(name), 0, NULL, false);
+                if (r < 0)
                         goto out;
-                }
-                n++;
         }
-        *ret_names = names;
-        *ret_n = n;
-        names = NULL;
+        *ret = out;
+        memset(&out, 0, sizeof(out));
         r = 0;
 out:
-        backend_names_free(names, n);
+        backend_list_clear(&out);
         json_object_put(root);
         return r;
 }
@@ -173,26 +164,27 @@ out:
 static int get_run_url(struct backend *b, const char *what, const char *const keys[],
                        struct http_reply *ret)
 {
-        char *name = http_escape(keys[0]), *key = http_escape(keys[1]);
-        char url[2048];
+        char *name = http_escape(keys[0]), *key = http_escape(keys[1]), *url = NULL;
         int r = -ENOMEM;
 
-        if (name && key) {
-                snprintf(url, sizeof(url), "%ssoftware/muse/%s/%s/%s/", b->base_url, what, name, key);
+        if (name && key && asprintf(&url, "%ssoftware/muse/%s/%s/%s/", b->base_url, what, name,
+                                    key) >= 0)
                 r = http_request(b->http, "GET", url, NULL, ret);
-        }
+        else
+                url = NULL;
+        free(url);
         free(name);
         free(key);
         return r;
 }
 
-static int muse_fetch(struct backend *b, const char *const keys[], struct snap **ret_snap,
-                      bool *ret_terminal)
+static int muse_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
 {
         struct http_reply rep = { 0 };
         struct blob *out = NULL;
         struct snap *top = NULL;
         bool terminal = false, want_stdout = false;
+        char err[64];
         int r;
 
         r = get_run_url(b, "state", keys, &rep);
@@ -212,58 +204,62 @@ static int muse_fetch(struct backend *b, const char *const keys[], struct snap *
                         r = snap_add_file(top, "stdout", out);
                 if (r < 0) {
                         /* the state is still worth showing; stdout is asked again next time */
-                        log_debug("muse: no stdout yet for %s/%s: %s", keys[0], keys[1], strerror(-r));
+                        log_debug("muse: no stdout yet for '%s/%s': %s", keys[0], keys[1],
+                                  strerror_r(-r, err, sizeof(err)));
                         terminal = false;
                         r = 0;
                 }
         }
-        *ret_snap = top;
-        *ret_terminal = terminal;
+        ret->snap = top;
+        ret->terminal = terminal;
         return 0;
 }
 
-static int muse_list(struct backend *b, char ***ret_names, size_t *ret_n)
+static int muse_list(struct backend *b, struct backend_list *ret)
 {
         struct http_reply rep = { 0 };
-        char url[2048];
+        char *url = NULL;
         int r;
 
-        snprintf(url, sizeof(url), "%ssoftware/list", b->base_url);
+        if (asprintf(&url, "%ssoftware/list", b->base_url) < 0)
+                return -ENOMEM;
         r = http_request(b->http, "GET", url, NULL, &rep);
         if (r >= 0)
-                r = rep.status == 200 ? muse_parse_list(rep.body, rep.len, ret_names, ret_n)
+                r = rep.status == 200 ? muse_parse_list(rep.body, rep.len, ret)
                                       : rep.status == 404 ? -EIO /* not a ws API: software/ exists */
                                                           : http_status_errno(rep.status);
         backend_note(b, r, "software/list");
         http_reply_clear(&rep);
+        free(url);
         return r;
 }
 
 static const struct backend_ops muse_ops = {
         .name = "muse",
+        .root = "software",
+        .depth = 2,
         .fetch = muse_fetch,
         .list = muse_list,
 };
 
 int muse_backend_new(struct http *http, const char *url, struct backend **ret)
 {
-        struct backend *b = calloc(1, sizeof(*b));
+        struct backend *b = NULL;
         size_t len = strlen(url);
+        int r;
 
-        if (!b)
-                return -ENOMEM;
-        pthread_mutex_init(&b->lock, NULL);
-        b->ops = &muse_ops;
-        b->http = http;
+        r = backend_alloc(&muse_ops, http, url, &b);
+        if (r < 0)
+                return r;
         /* the base ends in '/' (the documented form is http://host:8000/api/) */
-        b->base_url = malloc(len + 2);
-        if (!b->base_url) {
-                backend_free(b);
-                return -ENOMEM;
+        if (len == 0 || url[len - 1] != '/') {
+                free(b->base_url);
+                if (asprintf(&b->base_url, "%s/", url) < 0) {
+                        b->base_url = NULL;
+                        backend_free(b);
+                        return -ENOMEM;
+                }
         }
-        memcpy(b->base_url, url, len + 1);
-        if (len == 0 || url[len - 1] != '/')
-                strcat(b->base_url, "/");
         *ret = b;
         return 0;
 }

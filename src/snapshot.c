@@ -13,6 +13,7 @@ struct snap *snap_new(void)
         if (!s)
                 return NULL;
         s->is_dir = true;
+        s->type = SNAP_DIR;
         s->count = calloc(1, sizeof(*s->count));
         if (!s->count) {
                 free(s);
@@ -32,6 +33,7 @@ static void snap_free_children(struct snap *s)
                 free(c);
         }
         free(s->children);
+        free(s->slots);
 }
 
 void snap_free(struct snap *s)
@@ -103,11 +105,58 @@ bool snap_name_ok(const char *name, size_t len)
         return true;
 }
 
+unsigned long long snap_name_hash(const char *name)
+{
+        unsigned long long h = 1469598103934665603ULL;  /* FNV-1a */
+
+        for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+                h = (h ^ *p) * 1099511628211ULL;
+        return h;
+}
+
+static void index_put(struct snap **slots, size_t n_slots, struct snap *c)
+{
+        size_t i = (size_t)snap_name_hash(c->name) & (n_slots - 1);
+
+        while (slots[i])
+                i = (i + 1) & (n_slots - 1);
+        slots[i] = c;
+}
+
+/* Keeps the index at most half full once a dir outgrows SNAP_INDEX_MIN. */
+static int index_grow(struct snap *dir)
+{
+        size_t want = dir->n_children + 1, n;
+        struct snap **slots;
+
+        if (want <= SNAP_INDEX_MIN || want <= dir->n_slots / 2)
+                return 0;
+        n = dir->n_slots ? dir->n_slots * 2 : 4 * SNAP_INDEX_MIN;
+        slots = calloc(n, sizeof(*slots));
+        if (!slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < dir->n_children; i++)
+                index_put(slots, n, dir->children[i]);
+        free(dir->slots);
+        dir->slots = slots;
+        dir->n_slots = n;
+        return 0;
+}
+
 const struct snap *snap_child(const struct snap *dir, const char *name)
 {
-        for (size_t i = 0; i < dir->n_children; i++)
-                if (strcmp(dir->children[i]->name, name) == 0)
-                        return dir->children[i];
+        size_t i;
+
+        if (!dir->n_slots) {
+                for (i = 0; i < dir->n_children; i++)
+                        if (strcmp(dir->children[i]->name, name) == 0)
+                                return dir->children[i];
+                return NULL;
+        }
+        i = (size_t)snap_name_hash(name) & (dir->n_slots - 1);
+        for (; dir->slots[i]; i = (i + 1) & (dir->n_slots - 1))
+                if (strcmp(dir->slots[i]->name, name) == 0)
+                        return dir->slots[i];
         return NULL;
 }
 
@@ -121,6 +170,8 @@ static int snap_add(struct snap *parent, const char *name, struct snap **ret)
                 return -E2BIG;
         if (snap_child(parent, name))
                 return -EEXIST;
+        if (index_grow(parent) < 0)
+                return -ENOMEM;
         if (parent->n_children == parent->cap_children) {
                 size_t cap = parent->cap_children ? parent->cap_children * 2 : 8;
                 struct snap **v = realloc(parent->children, cap * sizeof(*v));
@@ -140,6 +191,8 @@ static int snap_add(struct snap *parent, const char *name, struct snap **ret)
         }
         c->count = parent->count;
         parent->children[parent->n_children++] = c;
+        if (parent->n_slots)
+                index_put(parent->slots, parent->n_slots, c);
         (*parent->count)++;
         *ret = c;
         return 0;
@@ -153,6 +206,7 @@ int snap_add_dir(struct snap *parent, const char *name, struct snap **ret)
         if (r < 0)
                 return r;
         c->is_dir = true;
+        c->type = SNAP_DIR;
         if (ret)
                 *ret = c;
         return 0;
@@ -171,10 +225,33 @@ int snap_add_file(struct snap *parent, const char *name, struct blob *content)
                 return r;
         }
         c->content = content;
+        c->type = SNAP_FILE;
         return 0;
 }
 
 int snap_add_text(struct snap *parent, const char *name, const char *text, size_t len)
 {
         return snap_add_file(parent, name, len ? blob_new_line(text, len) : blob_new("", 0));
+}
+
+int snap_add_link(struct snap *parent, const char *name, const char *target)
+{
+        size_t len = strlen(target);
+        struct snap *c;
+        struct blob *b;
+        int r;
+
+        if (len == 0 || len > 4095)
+                return -EINVAL;
+        b = blob_new(target, len);
+        if (!b)
+                return -ENOMEM;
+        r = snap_add(parent, name, &c);
+        if (r < 0) {
+                blob_unref(b);
+                return r;
+        }
+        c->content = b;
+        c->type = SNAP_LINK;
+        return 0;
 }

@@ -31,14 +31,30 @@ struct http;
 int http_new(const struct http_config *cfg, struct http **ret);
 void http_free(struct http *h);         /* NULL-safe; no request may be running */
 
-/* Performs one request; body is sent as application/json when non-NULL.
- * Returns 0 with *ret filled (any status) or -errno; ret untouched on error. */
+/* Receives a 200 reply's body piece by piece; 0 or -errno (stops the transfer). */
+typedef int (*http_chunk_fn)(void *ctx, const char *data, size_t len);
+
+/* One request. Only method and url are needed; the rest may be 0/NULL. */
+struct http_request {
+        const char *method;             /* "GET", "POST", ... */
+        const char *url;
+        const char *body;               /* sent when non-NULL, as body_type */
+        const char *body_type;          /* NULL: application/json */
+        const char *const *headers;     /* extra "Name: value" lines, NULL-terminated;
+                                         * may carry secrets: never logged */
+        http_chunk_fn on_chunk;         /* a 200 body goes here as it arrives, never held */
+        void *ctx;                      /* for on_chunk */
+        size_t stream_max;              /* cap of a streamed body (-EFBIG past it) */
+};
+
+/* Performs one request. Returns 0 with *ret filled (any status) or -errno;
+ * ret untouched on error. A streamed 200 leaves ret->body empty. */
+int http_send(struct http *h, const struct http_request *req, struct http_reply *ret);
+
+/* Shorthands of http_send: body sent as application/json when non-NULL. */
 int http_request(struct http *h, const char *method, const char *url, const char *body,
                  struct http_reply *ret);
 void http_reply_clear(struct http_reply *r);
-
-/* Receives a 200 reply's body piece by piece; 0 or -errno (stops the transfer). */
-typedef int (*http_chunk_fn)(void *ctx, const char *data, size_t len);
 
 /* Like http_request, but a 200 reply's body goes to fn as it arrives, never
  * held whole, up to stream_max bytes (-EFBIG past it); ret->body is then

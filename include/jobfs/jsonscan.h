@@ -19,7 +19,8 @@ enum jsonscan_kind { JSONSCAN_STRING, JSONSCAN_OBJECT, JSONSCAN_ARRAY, JSONSCAN_
 
 /* Called for every value as it starts (containers) or ends (the rest):
  * path[0..depth-1] are object keys, or "[]" for array elements; value/len is
- * the decoded string for a string, NULL/0 otherwise. Return 0 to go on,
+ * the decoded string for a string, the literal's text as sent for a scalar
+ * ("18446744073709551615", "0.1", "true"), NULL/0 otherwise. Return 0 to go on,
  * -errno to stop the scan with that error. */
 typedef int (*jsonscan_fn)(void *ctx, const char *const *path, size_t depth,
                            enum jsonscan_kind kind, const char *value, size_t len);

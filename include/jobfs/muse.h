@@ -12,7 +12,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "jobfs/backend.h"
 #include "jobfs/snapshot.h"
+
+struct http;
+
+/* url: the ws API root (http://host:8000/api/). Caller frees with backend_free. */
+int muse_backend_new(struct http *http, const char *url, struct backend **ret);
 
 /* Parses a state reply (any status: the body decides). *ret_want_stdout is
  * set when GET run must be asked for stdout. -ENOENT for an error object. */
@@ -20,5 +26,5 @@ int muse_parse_state(const char *body, size_t len, long status, struct snap **re
                      bool *ret_terminal, bool *ret_want_stdout);
 /* Parses a run reply: *ret is info.stdout, exact bytes. */
 int muse_parse_run(const char *body, size_t len, long status, struct blob **ret);
-/* Parses software/list into names; free with backend_names_free. */
-int muse_parse_list(const char *body, size_t len, char ***ret_names, size_t *ret_n);
+/* Parses software/list into names; caller clears *ret with backend_list_clear. */
+int muse_parse_list(const char *body, size_t len, struct backend_list *ret);

@@ -79,26 +79,26 @@ static inline bool check_snap_dir(const char *file, int line, const struct snap 
 
 /* A list parser (bacalhau_parse_list, muse_parse_list) on json: expects r
  * and the names in want (NULL-terminated), outputs untouched on failure. */
-typedef int (*names_parser)(const char *body, size_t len, char ***ret, size_t *ret_n);
+typedef int (*names_parser)(const char *body, size_t len, struct backend_list *ret);
 
 static inline void check_names_parse(const char *file, int line, names_parser parse,
                                      const char *what, const char *json, int want_r,
                                      const char **want)
 {
-        char **names = NULL;
-        size_t n = 12345, n_want = 0;
-        int r = parse(json, strlen(json), &names, &n);
+        struct backend_list l = { .n = 12345 };
+        size_t n_want = 0;
+        int r = parse(json, strlen(json), &l);
 
         while (want[n_want])
                 n_want++;
         if (!check_int(file, line, what, "want", r, want_r)) {
                 fprintf(stderr, "    reply: %s\n", json);
         } else if (r < 0) {
-                check_bool(file, line, "outputs untouched on failure", names == NULL && n == 12345);
-        } else if (check_int(file, line, "n", "n_want", (intmax_t)n, (intmax_t)n_want)) {
-                for (size_t i = 0; i < n; i++)
-                        check_str(file, line, "names[i]", "want[i]", names[i], want[i]);
+                check_bool(file, line, "outputs untouched on failure", l.v == NULL && l.n == 12345);
+        } else if (check_int(file, line, "n", "n_want", (intmax_t)l.n, (intmax_t)n_want)) {
+                for (size_t i = 0; i < l.n; i++)
+                        check_str(file, line, "names[i]", "want[i]", l.v[i].name, want[i]);
         }
         if (r == 0)
-                backend_names_free(names, n);
+                backend_list_clear(&l);
 }

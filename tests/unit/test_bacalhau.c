@@ -25,9 +25,27 @@
         "\"RunOutput\":{\"stdout\":\"" out "\",\"stdouttruncated\":false,\"stderr\":\"" err \
         "\",\"stderrtruncated\":false,\"exitCode\":" #code ",\"runnerError\":\"\"}"
 
+/* bacalhau_parse_states, its item unpacked; outputs untouched on failure */
+static int parse_states(const char *json, size_t len, struct snap **ret, bool *ret_terminal)
+{
+        struct backend_item it = { 0 };
+        int r = bacalhau_parse_states(json, len, &it);
+
+        if (r < 0) {
+                CHECK(it.snap == NULL && it.sig == 0);
+                return r;
+        }
+        CHECK(it.sig != 0);     /* a parsed reply has a change signature */
+        *ret = it.snap;
+        *ret_terminal = it.terminal;
+        it.snap = NULL;
+        backend_item_clear(&it);
+        return 0;
+}
+
 static int parse(const char *json, struct snap **ret, bool *ret_terminal)
 {
-        return bacalhau_parse_states(json, strlen(json), ret, ret_terminal);
+        return parse_states(json, strlen(json), ret, ret_terminal);
 }
 
 /* Parses json, expecting failure r, and checks the outputs were not touched. */
@@ -38,8 +56,8 @@ static bool check_parse_fails(const char *file, int line, const char *json, size
 {
         struct snap sentinel, *s = &sentinel;
         bool terminal = true;
-        int r = bacalhau_parse_states(json, len, &s, &terminal);
-        bool ok = check_int(file, line, "bacalhau_parse_states(...)", "want", r, want);
+        int r = parse_states(json, len, &s, &terminal);
+        bool ok = check_int(file, line, "parse_states(...)", "want", r, want);
 
         if (r == 0)
                 snap_free(s);
@@ -60,7 +78,7 @@ static void test_seed(void)
         /* the fixture is the Go encoder's output: one line, "\n" at the end */
         CHECK(len > 2 && body[len - 1] == '\n' && body[len - 2] == '}');
         CHECK(memchr(body, '\n', len - 1) == NULL);
-        if (!CHECK_INT_EQ(bacalhau_parse_states(body, len, &s, &terminal), 0)) {
+        if (!CHECK_INT_EQ(parse_states(body, len, &s, &terminal), 0)) {
                 free(body);
                 return;
         }
@@ -112,7 +130,7 @@ static void test_seed(void)
 
         /* the same reply without Go's trailing newline is as good */
         s = NULL;
-        CHECK_INT_EQ(bacalhau_parse_states(body, len - 1, &s, &terminal), 0);
+        CHECK_INT_EQ(parse_states(body, len - 1, &s, &terminal), 0);
         CHECK_FILE(s, "state.json", body, len - 1);
         snap_free(s);
         free(body);
@@ -527,7 +545,7 @@ static void test_bad_json(void)
                 for (size_t cut = 0; cut + 1 < len; cut++) {
                         struct snap *s = NULL;
                         bool terminal;
-                        int r = bacalhau_parse_states(body, cut, &s, &terminal);
+                        int r = parse_states(body, cut, &s, &terminal);
 
                         if (r != -EBADMSG) {
                                 if (bad++ < 5)
@@ -609,18 +627,15 @@ static void test_list(void)
 
         /* Go encodes a nil slice as null: no jobs, not an error */
         {
-                char **ids = NULL;
-                size_t n = 99;
+                struct backend_list l = { .n = 99 };
 
-                CHECK_INT_EQ(bacalhau_parse_list("{\"jobs\":null}\n", 14, &ids, &n), 0);
-                CHECK_INT_EQ(n, 0);
-                CHECK(ids != NULL);
-                backend_names_free(ids, n);
-                ids = NULL;
-                n = 99;
-                CHECK_INT_EQ(bacalhau_parse_list("{\"jobs\":[]}", 11, &ids, &n), 0);
-                CHECK_INT_EQ(n, 0);
-                backend_names_free(ids, n);
+                CHECK_INT_EQ(bacalhau_parse_list("{\"jobs\":null}\n", 14, &l), 0);
+                CHECK_INT_EQ(l.n, 0);
+                backend_list_clear(&l);
+                l.n = 99;
+                CHECK_INT_EQ(bacalhau_parse_list("{\"jobs\":[]}", 11, &l), 0);
+                CHECK_INT_EQ(l.n, 0);
+                backend_list_clear(&l);
         }
         /* a missing jobs key or the wrong type is a bad message */
         CHECK_LIST("{}", -EBADMSG, NULL);
@@ -634,6 +649,75 @@ static void test_list(void)
         CHECK_LIST("{\"jobs\":[", -EBADMSG, NULL);
         CHECK_LIST("{\"jobs\":[]} x", -EBADMSG, NULL);
         CHECK_LIST("{\"Code\":\"error-job-not-found\",\"Message\":\"Job not found. ID: x\"}", -EBADMSG, NULL);
+}
+
+/* The list is a change feed: an entry's sig equals the sig of a states reply
+ * holding the same JobState, whatever the key order and spacing; a change in
+ * any value moves it (the control twin). */
+static uint64_t states_sig_of(const char *json)
+{
+        struct backend_item it = { 0 };
+        uint64_t sig = 0;
+
+        if (CHECK_INT_EQ(bacalhau_parse_states(json, strlen(json), &it), 0))
+                sig = it.sig;
+        backend_item_clear(&it);
+        return sig;
+}
+
+static uint64_t list_sig_of(const char *json, size_t i)
+{
+        struct backend_list l = { 0 };
+        uint64_t sig = 0;
+
+        if (CHECK_INT_EQ(bacalhau_parse_list(json, strlen(json), &l), 0) && CHECK(i < l.n)) {
+                CHECK(l.feed);
+                sig = l.v[i].sig;
+        }
+        backend_list_clear(&l);
+        return sig;
+}
+
+#define E1_STATE(state, out) \
+        "{\"Nodes\":{\"QmA\":{\"Shards\":{\"0\":{\"NodeId\":\"QmA\",\"State\":\"" state "\"," \
+        "\"VerificationResult\":{},\"PublishedResults\":{}," RUN_OUTPUT(out, "", 0) "}}}}}"
+
+static void test_feed_sig(void)
+{
+        const char *states = "{\"state\":" E1_STATE("Running", "a\\n") "}\n";
+        /* the same state, keys in another order, with spaces: v0.3.16 list */
+        const char *list_e2 =
+                "{\"jobs\":[{\"Metadata\":{\"ID\":\"j0\"},\"Status\":{\"JobState\":{\"Nodes\":{\"QmA\":"
+                "{\"Shards\":{\"0\":{ \"State\": \"Running\", \"NodeId\":\"QmA\",\"PublishedResults\":{},"
+                "\"VerificationResult\":{}," RUN_OUTPUT("a\\n", "", 0) "}}}}}}},"
+                "{\"Metadata\":{\"ID\":\"j1\"},\"Status\":{\"JobState\":" E1_STATE("Running", "a\\nb\\n") "}}]}";
+        /* v0.3.20+: {"Job":...,"State":JobState}; E4 shape */
+        const char *e4 = "{\"JobID\":\"j\",\"Executions\":[{\"NodeId\":\"QmA\",\"State\":\"BidAccepted\"}],"
+                         "\"State\":\"InProgress\",\"Version\":3}";
+        char states_e4[512], list_e4[512];
+        uint64_t sig;
+
+        sig = states_sig_of(states);
+        CHECK(sig != 0);
+        CHECK_INT_EQ(list_sig_of(list_e2, 0), sig);
+        CHECK(list_sig_of(list_e2, 1) != sig);          /* one more line of stdout */
+        CHECK(states_sig_of("{\"state\":" E1_STATE("Verifying", "a\\n") "}") != sig);
+
+        snprintf(states_e4, sizeof(states_e4), "{\"state\":%s}", e4);
+        snprintf(list_e4, sizeof(list_e4), "{\"jobs\":[{\"Job\":{\"Metadata\":{\"ID\":\"j\"}},\"State\":%s}]}", e4);
+        CHECK_INT_EQ(list_sig_of(list_e4, 0), states_sig_of(states_e4));
+        CHECK(states_sig_of(states_e4) != sig);
+
+        /* a list without states is no feed: no sigs */
+        {
+                struct backend_list l = { 0 };
+
+                const char *plain = "{\"jobs\":[{\"ID\":\"x\"}]}";
+
+                CHECK_INT_EQ(bacalhau_parse_list(plain, strlen(plain), &l), 0);
+                CHECK(!l.feed && l.n == 1 && l.v[0].sig == 0);
+                backend_list_clear(&l);
+        }
 }
 
 static void test_terminal(void)
@@ -671,6 +755,7 @@ int main(void)
         test_bad_json();
         test_depth_cap();
         test_list();
+        test_feed_sig();
         test_terminal();
         return CHECK_DONE();
 }

@@ -35,8 +35,7 @@ static void sleep_s(double s)
                 ;
 }
 
-static int fake_fetch(struct backend *b, const char *const keys[], struct snap **ret_snap,
-                      bool *ret_terminal)
+static int fake_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
 {
         struct fake *f = (struct fake *)b;
         struct snap *s;
@@ -62,33 +61,28 @@ static int fake_fetch(struct backend *b, const char *const keys[], struct snap *
         if (!s)
                 return -ENOMEM;
         snap_add_text(s, "state", state, strlen(state));
-        *ret_snap = s;
-        *ret_terminal = terminal;
+        ret->snap = s;
+        ret->terminal = terminal;
         return 0;
 }
 
-static int fake_list(struct backend *b, char ***ret_names, size_t *ret_n)
+static int fake_list(struct backend *b, struct backend_list *ret)
 {
         struct fake *f = (struct fake *)b;
-        char **names;
-        size_t n = 0;
+        struct backend_list l = { 0 };
         int r;
 
         pthread_mutex_lock(&f->lock);
         f->lists++;
         r = f->result;
-        while (f->names[n])
-                n++;
-        names = calloc(n + 1, sizeof(*names));
-        for (size_t i = 0; names && i < n; i++)
-                names[i] = strdup(f->names[i]);
+        for (size_t i = 0; r == 0 && f->names[i]; i++)
+                r = backend_list_add(&l, strdup(f->names[i]), 0, NULL, false);
         pthread_mutex_unlock(&f->lock);
-        if (r < 0 || !names) {
-                backend_names_free(names, n);
-                return r < 0 ? r : -ENOMEM;
+        if (r < 0) {
+                backend_list_clear(&l);
+                return r;
         }
-        *ret_names = names;
-        *ret_n = n;
+        *ret = l;
         return 0;
 }
 

@@ -74,11 +74,14 @@ static void test_paths(void)
 {
         check_scan("{\"jobs\":[{\"Metadata\":{\"ID\":\"a\"}},{\"ID\":\"b\",\"n\":1.5e3,\"t\":true}]}\n", 0,
                    "=o\n/jobs=a\n/jobs/[]=o\n/jobs/[]/Metadata=o\n/jobs/[]/Metadata/ID=s:a\n"
-                   "/jobs/[]=o\n/jobs/[]/ID=s:b\n/jobs/[]/n=x\n/jobs/[]/t=x\n");
+                   "/jobs/[]=o\n/jobs/[]/ID=s:b\n/jobs/[]/n=x:1.5e3\n/jobs/[]/t=x:true\n");
         check_scan("{\"jobs\":null}", 0, "=o\n/jobs=n\n");
         check_scan("[]", 0, "=a\n");
         check_scan("[[],{}]", 0, "=a\n/[]=a\n/[]=o\n");
-        check_scan("42", 0, "=x\n");
+        check_scan("42", 0, "=x:42\n");
+        /* numbers come as sent: nothing rounds 0.1 or clamps a uint64 */
+        check_scan("[0.1,18446744073709551615,-0e+2]", 0,
+                   "=a\n/[]=x:0.1\n/[]=x:18446744073709551615\n/[]=x:-0e+2\n");
         check_scan("\"x\"", 0, "=s:x\n");
 }
 
@@ -87,6 +90,12 @@ static void test_escapes(void)
         check_scan("[\"a\\\"b\\\\c\\/d\\n\\t\"]", 0, "=a\n/[]=s:a\"b\\c/d\n\t\n");
         check_scan("[\"\\u0041\\u00e9\\u20ac\"]", 0, "=a\n/[]=s:A\xc3\xa9\xe2\x82\xac\n");
         check_scan("{\"k\\u0065y\":\"v\"}", 0, "=o\n/key=s:v\n");
+        /* a surrogate pair is one 4-byte sequence (as json-c decodes it), a
+         * lone half stays 3 bytes that snap_name_ok refuses */
+        check_scan("[\"\\ud83d\\ude00\"]", 0, "=a\n/[]=s:\xf0\x9f\x98\x80\n");
+        check_scan("[\"\\ud83dx\"]", 0, "=a\n/[]=s:\xed\xa0\xbdx\n");
+        check_scan("[\"\\ud83d\\u0041\"]", 0, "=a\n/[]=s:\xed\xa0\xbd" "A\n");
+        check_scan("[\"\\ude00\"]", 0, "=a\n/[]=s:\xed\xb8\x80\n");
 }
 
 static void test_bad(void)
