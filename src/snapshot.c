@@ -255,3 +255,14 @@ int snap_add_link(struct snap *parent, const char *name, const char *target)
         c->type = SNAP_LINK;
         return 0;
 }
+
+int snap_add_lazy(struct snap *parent, const char *name)
+{
+        struct snap *c;
+        int r = snap_add(parent, name, &c);
+
+        if (r < 0)
+                return r;
+        c->type = SNAP_LAZY;
+        return 0;
+}

@@ -64,6 +64,10 @@ struct backend_ops {
         /* Lists the names one level below the root (job ids, software
          * names); NULL when the API has no list. Caller clears ret. */
         int (*list)(struct backend *b, struct backend_list *ret);
+        /* Optional: the bytes of a lazy file (snap_add_lazy) of the item at
+         * keys, at most max bytes (-EFBIG past it). *ret: caller unrefs. */
+        int (*fetch_file)(struct backend *b, const char *const keys[], const char *name,
+                          size_t max, struct blob **ret);
         /* Optional: extra "key: value" lines for .jobfs/status (the detected
          * API version, say). Never secrets. */
         void (*status)(struct backend *b, FILE *f);

@@ -25,13 +25,17 @@
 #define SNAP_MAX_ENTRIES 1000000
 #define SNAP_INDEX_MIN 16       /* below it a scan is as fast as a hash */
 
-enum snap_type { SNAP_DIR, SNAP_FILE, SNAP_LINK };
+/* SNAP_LAZY: a file whose bytes the fetch did not bring (a run's zipped
+ * folder): the backend's fetch_file gets them when the file is first stat'ed
+ * or read, never when its directory is listed. */
+enum snap_type { SNAP_DIR, SNAP_FILE, SNAP_LINK, SNAP_LAZY };
 
 struct snap {
         char *name;                     /* owned; NULL for the top */
         bool is_dir;                    /* type == SNAP_DIR */
         enum snap_type type;
-        struct blob *content;           /* files: the bytes; links: the target. Owned reference */
+        struct blob *content;           /* files: the bytes; links: the target; lazy: NULL.
+                                         * Owned reference */
         struct snap **children;         /* dirs: owned, in insertion order */
         size_t n_children, cap_children;
         struct snap **slots;            /* dirs over SNAP_INDEX_MIN: open-addressing index */
@@ -53,6 +57,9 @@ int snap_add_text(struct snap *parent, const char *name, const char *text, size_
 /* Add a symlink to target (a relative path inside the mount, at most 4095
  * bytes, no NUL). */
 int snap_add_link(struct snap *parent, const char *name, const char *target);
+
+/* Add a lazy file (see SNAP_LAZY). */
+int snap_add_lazy(struct snap *parent, const char *name);
 
 const struct snap *snap_child(const struct snap *dir, const char *name);
 
