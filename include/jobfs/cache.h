@@ -1,108 +1,125 @@
-/* cache: fetch units, their TTLs, and one request in flight per unit.
+/* cache: the one owner of freshness, fetching and memory.
  *
- * A unit is what one request fills: a Bacalhau job dir, a muse run dir, the
- * jobs/ listing, the software/ listing. cache_refresh() returns at once when
- * the unit's data is young enough (or final: a terminal job is never
- * refetched); otherwise one caller fetches, without the tree lock, while
- * concurrent callers wait for its outcome (single-flight). A failed refetch
- * keeps serving the last good data (stale-if-error, up to max_stale) and is
- * not retried for a short back-off, so a down server is not hammered.
+ * A unit is what one request fills: a job or run directory (an item), or a
+ * backend's listing. The cache alone decides whether data is fresh, whether
+ * a reader waits and how long, when to refetch, when stale data is served
+ * (--max-stale and the stale xattr always honoured), and what is evicted
+ * when --cache-bytes or --cache-max is passed. Handlers call one function
+ * per question (cache_lookup, cache_get, cache_content) and never see a
+ * unit. Fetches run on the backend's lane (lane.h), one in flight per unit,
+ * shared by every waiter; a result that raced with an invalidation (the
+ * list said the job is gone) is dropped by a generation check.
+ *
+ * One reference model per unit: it lives while the kernel holds any of its
+ * nodes, a fetch is queued or in flight, or someone waits for it; at none it
+ * is on an LRU list and may be evicted (its nodes freed), and even a held
+ * unit's contents may be dropped past the byte budget (refetched on the next
+ * read). Policy of polling (which units, when) is the poller's (poll.h); the
+ * cache gives it facts and runs what it asks for. Tree lock held in every
+ * call but cache_new/free/stop.
  */
 #pragma once
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
+#include "jobfs/blob.h"
+#include "jobfs/lane.h"
 #include "jobfs/tree.h"
 
 struct backend;
-struct probe;
+struct cache;
+struct clock;
+struct unit;
 
-enum unit_kind { UNIT_JOB, UNIT_RUN, UNIT_JOBS_LIST, UNIT_SW_LIST };
-
-struct unit {                           /* all fields: protected by tree->lock */
-        enum unit_kind kind;
-        struct node *dir;               /* the directory it fills */
-        struct backend *backend;        /* borrowed */
-        bool fetching;                  /* a request is in flight */
-        bool ever_ok, terminal;
-        int error;                      /* last refetch failure, 0 after a success */
-        double fetched_at, error_at;    /* monotonic seconds */
-        double fetch_secs;              /* how long the last fetch took */
-        struct timespec fetched_wall;   /* CLOCK_REALTIME of the data (xattr) */
-        unsigned pins;                  /* queued changes naming its nodes */
-        size_t held;                    /* its nodes the kernel holds (nlookup > 0): an
-                                         * inotify watch on a file holds the file, not
-                                         * always its directory */
-        bool cached;                    /* holds content, on the LRU list */
-        bool prefetch_queued;           /* on the prefetch queue */
-        double prefetch_age;            /* max_age for the queued refresh; 0 = TTL */
-        unsigned long fetches_done;     /* bumped when a fetch ends (cache_wait) */
-        struct unit *next;              /* cache->units */
-        struct unit *lru_prev, *lru_next;       /* cache->lru, most recent first */
+struct cache_config {
+        const struct clock *clock;
+        double ttl;                     /* s a live unit's data is fresh */
+        double max_stale;               /* s data may be served past a failing refetch; 0 = for ever */
+        double poll_interval;           /* s; a poll wants data at most half as old */
+        size_t cache_bytes;             /* ceiling of cached contents and their nodes */
+        size_t cache_max;               /* ceiling of cached items */
+        size_t max_file;                /* largest lazy file fetched (--max-reply) */
+        struct lane_config lane;        /* for each backend's lane */
 };
 
-struct cache_stats {
-        uint64_t hits, fetches, waits;
-        uint64_t stale_served;          /* reads that did not wait out a slow refetch */
-};
-
-/* Called with the tree lock held when a refresh changed the tree. */
-typedef void (*cache_changes_fn)(void *ctx, struct changes *c);
-
-struct cache {
-        struct tree *tree;              /* borrowed */
-        pthread_cond_t done;            /* a fetch finished; waits on tree->lock */
-        double ttl, max_stale, backoff;
-        struct unit *units;             /* every unit, for the poller */
-        size_t n_units;
-        struct unit *lru_head, *lru_tail;       /* cached job/run units */
-        struct probe *probes;                   /* lookups of unknown names in flight */
-        size_t n_cached, cache_max;
-        struct cache_stats stats;
-        cache_changes_fn on_changes;
+/* Who waits: a FUSE request that may be interrupted (Ctrl-C), or NULL. */
+struct cache_caller {
+        bool (*interrupted)(void *ctx);
         void *ctx;
 };
 
-/* cache_max: cached job/run units kept once the kernel holds none of their
- * nodes; past it the least recently used one loses its content (its
- * directory stays, and is refetched on next use). */
-int cache_new(struct tree *t, double ttl, double max_stale, size_t cache_max, struct cache **ret);
-void cache_free(struct cache *c);       /* NULL-safe */
+enum cache_need {
+        NEED_FRESH,     /* stat, read, lookup: data within the TTL; with older data a reader
+                         * waits 1 s at most for the refetch, then gets that data */
+        NEED_LISTING,   /* readdir of a listing: what is there now, refreshed behind */
+};
 
-/* Creates the unit that fills dir (sets dir->unit). Tree lock held. */
-int cache_unit_new(struct cache *c, enum unit_kind kind, struct node *dir, struct backend *b,
-                   struct unit **ret);
+typedef void (*cache_changes_fn)(void *ctx, struct changes *c);
 
-/* Looks up a job (kind UNIT_JOB, role ROLE_JOB) or run (UNIT_RUN, ROLE_RUN)
- * the tree has not got, under parent: fetches it first, and only then, on
- * success, makes its directory and unit, so unknown names leave nothing in
- * memory. Concurrent probes of one name share the request. Tree lock held,
- * dropped while fetching. *ret borrowed until tree_free. */
-int cache_probe(struct cache *c, struct node *parent, const char *name, enum unit_kind kind,
-                enum node_role role, struct backend *b, struct node **ret);
+int cache_new(struct tree *t, const struct cache_config *cfg, struct cache **ret);
+/* Adds a backend: its root directory under the mount root and its lane.
+ * *ret_root borrowed until tree_free. */
+int cache_add_backend(struct cache *c, struct backend *b, struct node **ret_root);
+/* Changes found by any fetch go to fn (tree lock held), for the replays. */
+void cache_set_listener(struct cache *c, cache_changes_fn fn, void *ctx);
+/* Unmounting: waiters return -ECANCELED, lanes stop. Tree lock NOT held. */
+void cache_stop(struct cache *c);
+void cache_free(struct cache *c);       /* NULL-safe; stops first */
 
-/* Makes u's data at most max_age seconds old (see above). Called and returns
- * with the tree lock held; drops it while fetching. 0 when data is there
- * (maybe stale), else -errno. */
-int cache_refresh(struct cache *c, struct unit *u, double max_age);
+/* The visible child of parent called name, fetching what decides it. */
+int cache_lookup(struct cache *c, struct node *parent, const char *name,
+                 const struct cache_caller *who, struct node **ret);
+/* Brings n's data (its unit's, and a lazy file's bytes) up to need. 0 with
+ * data (maybe stale within --max-stale), or -errno. */
+int cache_get(struct cache *c, struct node *n, enum cache_need need, const struct cache_caller *who);
+/* n's content for a read, refetched if it was evicted. *ret: caller unrefs. */
+int cache_content(struct cache *c, struct node *n, const struct cache_caller *who,
+                  struct blob **ret);
+/* A job directory was opened: fetch the next ones of a sweep ahead. */
+void cache_readahead(struct cache *c, struct node *dir);
+/* The kernel took / dropped references (lookup counts). n may be freed by forget. */
+void cache_kernel_ref(struct cache *c, struct node *n);
+void cache_kernel_forget(struct cache *c, struct node *n, uint64_t count);
 
-/* Whether cache_refresh(c, u, max_age) would fetch now (not fresh, not
- * within the back-off after an error, no fetch in flight). Tree lock held. */
-bool cache_needs_fetch(const struct cache *c, const struct unit *u, double max_age);
+/* How long the kernel may keep n's entry and attributes: the TTL, an hour
+ * once its job is final, 0 for a lazy file not fetched yet. */
+double cache_timeout(const struct cache *c, const struct node *n);
+/* How long the kernel may keep "no such name" under parent (0: not at all). */
+double cache_negative_timeout(const struct cache *c, const struct node *parent);
+/* user.jobfs.fetched / user.jobfs.stale: length, -ENODATA or -ERANGE. */
+int cache_xattr(const struct cache *c, const struct node *n, const char *name, char *buf,
+                size_t size);
 
-/* Waits up to `grace` seconds for the next fetch of u to end (another thread
- * does it), then answers like cache_refresh: 0 with data (maybe stale) or
- * -errno. Tree lock held; dropped while waiting. */
-int cache_wait(struct cache *c, struct unit *u, double grace);
+/* For the poller (poll.h). A fact is valid during the callback only. */
+struct poll_fact {
+        struct unit *unit;
+        unsigned source;                /* backend index, for its budget */
+        bool is_list;
+        bool covered;                   /* a change feed says when it moves */
+        bool changed;                   /* the feed says it moved since fetched */
+        bool busy;                      /* a fetch is queued or in flight */
+        bool failing;                   /* its last fetch failed, within the back-off */
+        double interest_at;             /* last read, or last change seen */
+        double fetched_at, fetch_secs;
+};
+void cache_poll_each(struct cache *c, void (*fn)(void *ctx, const struct poll_fact *f), void *ctx);
+/* Queues a poll of u (from a fact); no-op if busy. */
+void cache_poll(struct cache *c, struct unit *u);
+/* Frees what outlived its use: failed lookups past the back-off. */
+void cache_sweep(struct cache *c);
 
-/* Evicts least recently used units the kernel no longer holds while more
- * than cache_max are cached (a bounded scan). Tree lock held. */
-void cache_trim(struct cache *c);
-
-/* Whether u's data is older than its TTL and a refetch failed (stale). */
-bool cache_unit_stale(const struct cache *c, const struct unit *u);
-
-double cache_now(void);                 /* monotonic seconds */
+struct cache_stats {
+        size_t units, cached, bytes, cache_bytes, failed_lookups;
+        uint64_t hits, fetches, waits, stale_served, evictions, dropped_results;
+};
+struct cache_source_stats {
+        const struct backend *backend;
+        struct lane_stats lane;
+        uint64_t polls;
+        bool feed;                      /* its last list was a change feed */
+};
+void cache_stats(const struct cache *c, struct cache_stats *ret);
+/* The i-th backend's figures; false past the last. */
+bool cache_source_stats(const struct cache *c, unsigned i, struct cache_source_stats *ret);
+const struct clock *cache_clock(const struct cache *c);
