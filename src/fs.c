@@ -1,21 +1,22 @@
 /* fs: see include/jobfs/fs.h. This file: the shared helpers, lookups,
- * attributes, reads and xattrs; fs_dir.c lists directories; fs_write.c holds
- * the notifier's writes and the refusals of everyone else's. */
+ * attributes, reads and xattrs; fs_dir.c lists directories; fs_replay.c
+ * holds the receivers of the replays' syscalls and the refusals of
+ * everyone else's. */
 #include "jobfs/fs.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "jobfs/cache.h"
 #include "jobfs/jobfs.h"
 #include "jobfs/log.h"
-#include "jobfs/notify.h"
-#include "jobfs/prefetch.h"
+#include "jobfs/replay.h"
+#include "jobfs/session.h"
 #include "jobfs/tree.h"
 #include "fs_internal.h"
 
@@ -26,66 +27,69 @@ struct jobfs *fs_jobfs(fuse_req_t req)
 
 struct node *fs_node(struct jobfs *fs, fuse_ino_t ino)
 {
-        return ino == FUSE_ROOT_ID ? fs->tree->root : (struct node *)(uintptr_t)ino;
+        return tree_from_nodeid(fs->tree, ino);
 }
 
-fuse_ino_t fs_ino(struct jobfs *fs, struct node *n)
+bool fs_from_replay(struct jobfs *fs, fuse_req_t req)
 {
-        return n == fs->tree->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+        return replay_is_self(fs->replay, fuse_req_ctx(req)->pid);
 }
 
-bool fs_from_notifier(struct jobfs *fs, fuse_req_t req)
+static bool req_interrupted(void *ctx)
 {
-        return notifier_is_self(fs->notifier, fuse_req_ctx(req)->pid);
+        return fuse_req_interrupted(ctx);
 }
 
-/* How long the kernel may cache n: long once its job is final. */
+struct cache_caller fs_caller(fuse_req_t req)
+{
+        return (struct cache_caller){ .interrupted = req_interrupted, .ctx = req };
+}
+
 double fs_timeout(struct jobfs *fs, const struct node *n)
 {
-        if (n->unit && n->unit->terminal && (n->unit->kind == UNIT_JOB || n->unit->kind == UNIT_RUN))
-                return JOBFS_FINAL_TIMEOUT;
-        return fs->opts->ttl;
+        /* rendered anew on every stat: the kernel must ask, or a read of a
+         * changed status would stop at the old size */
+        if (node_role(n) == ROLE_STATUS)
+                return 0;
+        return cache_timeout(fs->cache, n);
 }
 
-void fs_fill_attr(const struct node *n, struct stat *st)
+void fs_fill_attr(struct jobfs *fs, const struct node *n, struct stat *st)
 {
+        struct node_attr a;
+
+        node_attr(n, &a);
         memset(st, 0, sizeof(*st));
-        st->st_ino = n->ino;
-        st->st_mode = n->is_dir ? S_IFDIR | 0555 : S_IFREG | 0444;
-        st->st_nlink = n->is_dir ? 2 : 1;
-        st->st_uid = getuid();
-        st->st_gid = getgid();
-        st->st_size = n->content ? (off_t)n->content->len : 0;
+        st->st_ino = a.ino;
+        st->st_mode = a.type == NODE_DIR ? S_IFDIR | 0555 : a.type == NODE_LINK ? S_IFLNK | 0777
+                                                                               : S_IFREG | 0444;
+        st->st_nlink = a.type == NODE_DIR ? 2 : 1;
+        st->st_uid = fs->uid;
+        st->st_gid = fs->gid;
+        st->st_size = a.type == NODE_DIR ? 0 : (off_t)a.size;
         st->st_blksize = 4096;
         st->st_blocks = (st->st_size + 511) / 512;
-        st->st_mtim = n->mtime;
-        st->st_ctim = n->mtime;
-        st->st_atim = n->mtime;
+        st->st_mtim = a.mtime;
+        st->st_ctim = a.mtime;
+        st->st_atim = a.mtime;
 }
 
 void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
 {
         memset(e, 0, sizeof(*e));
-        e->ino = fs_ino(fs, n);
+        e->ino = tree_nodeid(fs->tree, n);
         e->generation = 1;
-        fs_fill_attr(n, &e->attr);
+        fs_fill_attr(fs, n, &e->attr);
         e->attr_timeout = e->entry_timeout = fs_timeout(fs, n);
 }
 
-/* An entry handed to the kernel: it now holds one more reference. */
 void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
 {
         fs_fill_entry_nocount(fs, n, e);
-        fs_hold(n);
+        cache_kernel_ref(fs->cache, n);
 }
 
-void fs_hold(struct node *n)
-{
-        if (n->nlookup++ == 0 && n->unit)
-                n->unit->held++;
-}
-
-/* .jobfs/status is rendered on every stat and open, so its size is exact. */
+/* .jobfs/status is rendered on every lookup, stat and read, so its size is exact. */
 static int render_status(struct jobfs *fs)
 {
         char *text = jobfs_status_text(fs);
@@ -97,100 +101,40 @@ static int render_status(struct jobfs *fs)
         free(text);
         if (!b)
                 return -ENOMEM;
-        if (!blob_equal(b, fs->status->content)) {
-                fs->status->gen++;
-                node_set_mtime_now(fs->status);
-        }
-        blob_unref(fs->status->content);
-        fs->status->content = b;
+        node_set_content(fs->status, b);
         return 0;
 }
 
-/* 1 s: a healthy server answers well within it; past it, a reader of data
- * it has seen gets that data instead of waiting out --timeout. */
-#define STALE_GRACE 1.0
-
-int fs_refresh_unit(struct jobfs *fs, struct unit *u, double grace)
+/* Brings the data of n up to date before its attributes or bytes are given. */
+static int refresh(struct jobfs *fs, fuse_req_t req, struct node *n)
 {
-        if (u->ever_ok && u->fetching)
-                return cache_wait(fs->cache, u, grace);        /* the poller's, say */
-        if (u->ever_ok && cache_needs_fetch(fs->cache, u, fs->opts->ttl) &&
-            prefetch_unit(fs->prefetch, u) == 0)
-                return cache_wait(fs->cache, u, grace);
-        return cache_refresh(fs->cache, u, fs->opts->ttl);
-}
+        struct cache_caller who = fs_caller(req);
 
-/* Brings the data of n (a file's content, a dir's children) up to the TTL.
- * Tree lock held. Stale data is fine (cache_refresh decides). */
-int fs_refresh(struct jobfs *fs, struct node *n)
-{
-        if (n->role == ROLE_STATUS)
+        if (node_role(n) == ROLE_STATUS)
                 return render_status(fs);
-        if (!n->unit || n->role == ROLE_JOBS || n->role == ROLE_SOFTWARE)
-                return 0;       /* listings refresh on readdir, not on every stat */
-        return fs_refresh_unit(fs, n->unit, STALE_GRACE);
-}
-
-/* A job (under jobs/) or run (under software/NAME/) opened by its path. */
-static int lookup_unit_dir(struct jobfs *fs, struct node *parent, const char *name,
-                           struct node **ret)
-{
-        bool is_job = parent->role == ROLE_JOBS;
-        struct node *n = tree_child(parent, name);
-        int r;
-
-        if (!n) {
-                if (!snap_name_ok(name, strlen(name)))
-                        return -ENOENT;
-                r = cache_probe(fs->cache, parent, name, is_job ? UNIT_JOB : UNIT_RUN,
-                                is_job ? ROLE_JOB : ROLE_RUN, is_job ? fs->bacalhau : fs->muse, &n);
-                if (r < 0)
-                        return r;
-        }
-        if (!n->unit->ever_ok || !node_visible(n)) {
-                /* first sight (or gone): the server decides whether it exists */
-                r = fs_refresh_unit(fs, n->unit, STALE_GRACE);
-                if (r < 0)
-                        return r;
-        }
-        *ret = n;
-        return 0;
+        return cache_get(fs->cache, n, NEED_FRESH, &who);
 }
 
 static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
                      struct fuse_entry_param *e)
 {
         struct node *p = fs_node(fs, parent), *n = NULL;
-        bool self = fs_from_notifier(fs, req);
-        int r = 0;
+        struct cache_caller who = fs_caller(req);
+        int r;
 
-        if (!p->is_dir)
-                return -ENOTDIR;
-        if (strlen(name) > SNAP_NAME_MAX)
-                return -ENAMETOOLONG;
-        if (!self && (p->role == ROLE_JOBS || p->role == ROLE_SWNAME)) {
-                r = lookup_unit_dir(fs, p, name, &n);
+        if (fs_from_replay(fs, req)) {
+                /* a replay must not see a new name before its own mkdir/mknod,
+                 * or the kernel answers EEXIST without asking us, and no event */
+                n = node_is_dir(p) ? tree_child(p, name) : NULL;
+                if (!n || !node_visible(n) || node_hidden_from_replay(n))
+                        return -ENOENT;
+        } else {
+                r = cache_lookup(fs->cache, p, name, &who, &n);
                 if (r < 0)
                         return r;
-                fs_fill_entry(fs, n, e);
-                return 0;
+                if (node_role(n) == ROLE_STATUS)
+                        render_status(fs);
         }
-        n = tree_child(p, name);
-        if (!self && p->role == ROLE_SOFTWARE && (!n || !node_visible(n))) {
-                r = cache_refresh(fs->cache, fs->sw_list, fs->opts->ttl);
-                n = tree_child(p, name);
-        } else if (!self) {
-                r = fs_refresh(fs, p);
-                n = tree_child(p, name);
-        }
-        /* the notifier must not see a new name before its own mkdir/mknod,
-         * or the kernel answers EEXIST without asking us, and no event */
-        if (r < 0)
-                return r;       /* no data to fall back on, or older than --max-stale */
-        if (!n || !node_visible(n) || (self && n->vis == VIS_PENDING_CREATE))
-                return -ENOENT;
-        if (n->role == ROLE_STATUS && !self)
-                render_status(fs);
         fs_fill_entry(fs, n, e);
         return 0;
 }
@@ -199,20 +143,19 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         struct jobfs *fs = fs_jobfs(req);
         struct fuse_entry_param e;
-        bool negative;
+        double negative = 0;
         int r;
 
-        pthread_mutex_lock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
         r = do_lookup(fs, req, parent, name, &e);
-        /* the server said no such job or run: the kernel keeps that answer
-         * for the back-off (1 s), so a loop over unknown names costs one
-         * request per name and second, and the daemon keeps nothing */
-        negative = r == -ENOENT && !fs_from_notifier(fs, req) &&
-                   (fs_node(fs, parent)->role == ROLE_JOBS || fs_node(fs, parent)->role == ROLE_SWNAME);
-        pthread_mutex_unlock(&fs->tree->lock);
-        if (negative) {
+        if (r == -ENOENT && !fs_from_replay(fs, req))
+                negative = cache_negative_timeout(fs->cache, fs_node(fs, parent));
+        pthread_mutex_unlock(tree_mutex(fs->tree));
+        if (negative > 0) {
+                /* the server said no such job: the kernel keeps that answer for
+                 * the back-off, and the daemon keeps nothing */
                 memset(&e, 0, sizeof(e));
-                e.entry_timeout = fs->cache->backoff;
+                e.entry_timeout = negative;
                 fuse_reply_entry(req, &e);
         } else if (r < 0) {
                 fuse_reply_err(req, -r);
@@ -221,28 +164,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         }
 }
 
-static void forget_one(struct jobfs *fs, fuse_ino_t ino, uint64_t nlookup)
-{
-        struct node *n = fs_node(fs, ino);
-
-        bool was_held = n->nlookup > 0;
-
-        n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
-        if (was_held && n->nlookup == 0 && n->unit && n->unit->held > 0)
-                n->unit->held--;
-        /* the kernel let go of a job or run: room to evict past --cache-max */
-        if (was_held && n->nlookup == 0 && n->unit && n->unit->held == 0 &&
-            fs->cache->n_cached > fs->cache->cache_max)
-                cache_trim(fs->cache);
-}
-
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
         struct jobfs *fs = fs_jobfs(req);
 
-        pthread_mutex_lock(&fs->tree->lock);
-        forget_one(fs, ino, nlookup);
-        pthread_mutex_unlock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
+        cache_kernel_forget(fs->cache, fs_node(fs, ino), nlookup);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
         fuse_reply_none(req);
 }
 
@@ -250,10 +178,10 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 {
         struct jobfs *fs = fs_jobfs(req);
 
-        pthread_mutex_lock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
         for (size_t i = 0; i < count; i++)
-                forget_one(fs, forgets[i].ino, forgets[i].nlookup);
-        pthread_mutex_unlock(&fs->tree->lock);
+                cache_kernel_forget(fs->cache, fs_node(fs, forgets[i].ino), forgets[i].nlookup);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
         fuse_reply_none(req);
 }
 
@@ -263,11 +191,12 @@ static int do_getattr(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct s
         struct node *n = fs_node(fs, ino);
         int r = 0;
 
-        if (!n->is_dir && !fs_from_notifier(fs, req))
-                r = fs_refresh(fs, n);
+        /* a directory's attributes do not depend on its data; a file's do */
+        if (!node_is_dir(n) && !fs_from_replay(fs, req))
+                r = refresh(fs, req, n);
         if (r < 0)
                 return r;       /* stale data within --max-stale comes back as 0 */
-        fs_fill_attr(n, st);
+        fs_fill_attr(fs, n, st);
         *ret_timeout = fs_timeout(fs, n);
         return 0;
 }
@@ -280,9 +209,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         int r;
 
         (void)fi;
-        pthread_mutex_lock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
         r = do_getattr(fs, req, ino, &st, &timeout);
-        pthread_mutex_unlock(&fs->tree->lock);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
         if (r < 0)
                 fuse_reply_err(req, -r);
         else
@@ -294,31 +223,27 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * a warm open+read+close costs no round trip at all. Freshness does not need
  * open: with auto_inval_data every read past the attribute timeout asks
  * getattr, which refreshes the unit, and a changed mtime or size drops the
- * stale pages; the notifier's inval_inode does the same at once. Writes are
+ * stale pages; the replay's inval_inode does the same at once. Writes are
  * then refused at write/setattr time (EROFS) instead of at open (EACCES). */
 static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         struct node *n = fs_node(fs, ino);
         int r;
 
-        if (n->is_dir)
+        if (node_is_dir(n))
                 return -EISDIR;
-        if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-                if (!fs_from_notifier(fs, req))
-                        return -EACCES;
-                return 0;
-        }
+        if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+                return fs_from_replay(fs, req) ? 0 : -EACCES;
         if (fs->kernel_opens)
                 return -ENOSYS;
-        r = fs_refresh(fs, n);
+        r = refresh(fs, req, n);
         if (r < 0)
                 return r;
         /* the kernel's pages are still right unless the content changed since
          * they were read; a change also bumps mtime (auto_inval_data) */
-        fi->keep_cache = n->cached_gen == n->gen;
-        n->cached_gen = n->gen;
+        fi->keep_cache = tree_kernel_copy_valid(n);
         fi->noflush = 1;        /* nothing to flush: close needs no round trip */
-        if (n->role == ROLE_STATUS)
+        if (node_role(n) == ROLE_STATUS)
                 fi->direct_io = 1;      /* rendered anew each time: no page cache */
         return 0;
 }
@@ -328,9 +253,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         struct jobfs *fs = fs_jobfs(req);
         int r;
 
-        pthread_mutex_lock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
         r = do_open(fs, req, ino, fi);
-        pthread_mutex_unlock(&fs->tree->lock);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
         if (r < 0)
                 fuse_reply_err(req, -r);
         else
@@ -341,16 +266,40 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
         struct jobfs *fs = fs_jobfs(req);
-        struct blob *b;
+        struct cache_caller who = fs_caller(req);
+        struct node *n;
+        struct blob *b = NULL;
+        int r = 0;
 
         (void)fi;
-        pthread_mutex_lock(&fs->tree->lock);
-        b = blob_ref(fs_node(fs, ino)->content);
-        pthread_mutex_unlock(&fs->tree->lock);
-        if (!b || off < 0 || (size_t)off >= b->len)
+        pthread_mutex_lock(tree_mutex(fs->tree));
+        n = fs_node(fs, ino);
+        if (node_role(n) == ROLE_STATUS && off == 0)
+                render_status(fs);
+        if (!fs_from_replay(fs, req))
+                r = cache_content(fs->cache, n, &who, &b);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
+        if (r < 0)
+                fuse_reply_err(req, -r);
+        else if (!b || off < 0 || (size_t)off >= b->len)
                 fuse_reply_buf(req, NULL, 0);
         else
                 fuse_reply_buf(req, b->data + off, size < b->len - (size_t)off ? size : b->len - (size_t)off);
+        blob_unref(b);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+        struct jobfs *fs = fs_jobfs(req);
+        struct blob *b;
+
+        pthread_mutex_lock(tree_mutex(fs->tree));
+        b = node_content(fs_node(fs, ino));
+        pthread_mutex_unlock(tree_mutex(fs->tree));
+        if (!b)
+                fuse_reply_err(req, EINVAL);
+        else
+                fuse_reply_readlink(req, b->data);
         blob_unref(b);
 }
 
@@ -370,34 +319,21 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fuse_reply_err(req, 0);
 }
 
+/* df shows the cache: its size is --cache-bytes, what is used is cached. */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+        struct jobfs *fs = fs_jobfs(req);
         struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = SNAP_NAME_MAX };
+        struct cache_stats st;
 
         (void)ino;
+        pthread_mutex_lock(tree_mutex(fs->tree));
+        cache_stats(fs->cache, &st);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
+        sv.f_blocks = st.cache_bytes / 4096;
+        sv.f_bfree = sv.f_bavail = st.bytes < st.cache_bytes ? (st.cache_bytes - st.bytes) / 4096 : 0;
+        sv.f_files = st.units;
         fuse_reply_statfs(req, &sv);
-}
-
-#define XATTR_FETCHED "user.jobfs.fetched"
-#define XATTR_STALE "user.jobfs.stale"
-
-/* user.jobfs.fetched: when the data was fetched; user.jobfs.stale: present,
- * with the error, while a refetch failed and old data is being served. */
-static int xattr_value(struct jobfs *fs, const struct node *n, const char *name, char *buf,
-                       size_t size)
-{
-        const struct unit *u = n->unit;
-        struct tm tm;
-
-        if (!u || (u->kind != UNIT_JOB && u->kind != UNIT_RUN) || !u->ever_ok)
-                return -ENODATA;
-        if (strcmp(name, XATTR_FETCHED) == 0) {
-                gmtime_r(&u->fetched_wall.tv_sec, &tm);
-                return (int)strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        }
-        if (strcmp(name, XATTR_STALE) == 0 && cache_unit_stale(fs->cache, u))
-                return snprintf(buf, size, "%s", strerror(-u->error));
-        return -ENODATA;
 }
 
 static void reply_xattr(fuse_req_t req, const char *value, int len, size_t size)
@@ -415,27 +351,27 @@ static void reply_xattr(fuse_req_t req, const char *value, int len, size_t size)
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
         struct jobfs *fs = fs_jobfs(req);
-        char value[128];
+        char value[256];
         int len;
 
-        pthread_mutex_lock(&fs->tree->lock);
-        len = xattr_value(fs, fs_node(fs, ino), name, value, sizeof(value));
-        pthread_mutex_unlock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
+        len = cache_xattr(fs->cache, fs_node(fs, ino), name, value, sizeof(value));
+        pthread_mutex_unlock(tree_mutex(fs->tree));
         reply_xattr(req, value, len, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-        static const char *const names[] = { XATTR_FETCHED, XATTR_STALE };
+        static const char *const names[] = { "user.jobfs.fetched", "user.jobfs.stale" };
         struct jobfs *fs = fs_jobfs(req);
-        char list[64], value[128];
+        char list[64], value[256];
         int len = 0;
 
-        pthread_mutex_lock(&fs->tree->lock);
+        pthread_mutex_lock(tree_mutex(fs->tree));
         for (size_t i = 0; i < 2; i++)
-                if (xattr_value(fs, fs_node(fs, ino), names[i], value, sizeof(value)) >= 0)
+                if (cache_xattr(fs->cache, fs_node(fs, ino), names[i], value, sizeof(value)) >= 0)
                         len += snprintf(list + len, sizeof(list) - (size_t)len, "%s", names[i]) + 1;
-        pthread_mutex_unlock(&fs->tree->lock);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
         reply_xattr(req, list, len, size);
 }
 
@@ -447,8 +383,31 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         /* a change of mtime seen by getattr drops stale pages (the default, made explicit) */
         if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
                 conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
-        if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        /* lookups in one directory in parallel: one slow job must not hold
+         * up the others (session.c makes sure libfuse passes it on) */
+        if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) {
                 conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+                session_want_parallel_dirops(&fs->sio);
+        }
+}
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+        struct jobfs *fs = userdata;
+
+        return session_read(&fs->sio, fd, buf, len);
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+        struct jobfs *fs = userdata;
+
+        return session_writev(&fs->sio, fd, iov, count);
+}
+
+int fs_install_io(struct jobfs *fs)
+{
+        return session_install(fs->se, &fs->sio, io_read, io_writev);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -458,6 +417,7 @@ const struct fuse_lowlevel_ops fs_ops = {
         .forget_multi = op_forget_multi,
         .getattr = op_getattr,
         .setattr = fs_op_setattr,
+        .readlink = op_readlink,
         .open = op_open,
         .read = op_read,
         .write = fs_op_write,
@@ -476,6 +436,7 @@ const struct fuse_lowlevel_ops fs_ops = {
         .link = fs_op_link,
         .symlink = fs_op_symlink,
         .statfs = op_statfs,
+        .access = fs_op_access,
         .getxattr = op_getxattr,
         .listxattr = op_listxattr,
         .setxattr = fs_op_setxattr,

@@ -1,13 +1,20 @@
-/* fs: the FUSE low-level handlers. Thin: each translates the request, calls
- * a worker that returns 0 or -errno, and replies exactly once.
+/* fs: the FUSE low-level handlers. Thin: each translates the request, asks
+ * the cache (cache.h) the one question it has, and replies exactly once,
+ * after the tree lock is released.
  *
- * Nodeids are node pointers (the root is FUSE_ROOT_ID); a node the kernel
- * holds (nlookup > 0) is never freed (tree.h), so its nodeid stays valid. Users get a
- * read-only filesystem (writes EACCES, the rest EROFS); only the notifier
- * thread may open for writing, setattr, mkdir, mknod, unlink and rmdir, which
- * is how it makes the kernel raise inotify events (notify.h).
+ * Nodeids are node addresses (tree_nodeid); a node the kernel holds is never
+ * freed, so its nodeid stays valid. Users get a read-only filesystem: writes
+ * and write access checks EROFS (where the kernel opens files by itself, a
+ * write-open succeeds and the write fails: BUGS in jobfs(1)), changes to the
+ * tree EROFS; only replay threads (replay.h) may open for writing, setattr,
+ * mkdir, mknod, unlink and rmdir, which is how they raise inotify events.
  */
 #pragma once
 #include <fuse_lowlevel.h>
 
+struct jobfs;
+
 extern const struct fuse_lowlevel_ops fs_ops;
+/* Gives the mounted session (fs->se) jobfs's io (session.h); -errno when
+ * this libfuse needs none or cannot. */
+int fs_install_io(struct jobfs *fs);
