@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,8 @@ int backend_alloc(const struct backend_ops *ops, struct http *http, const char *
         b->ops = ops;
         b->http = http;
         b->base_url = strdup(base_url);
-        if (!b->base_url) {
+        b->shown_url = backend_shown_url(base_url);
+        if (!b->base_url || !b->shown_url) {
                 backend_free(b);
                 return -ENOMEM;
         }
@@ -35,7 +37,26 @@ void backend_free(struct backend *b)
                 b->ops->free(b);
         pthread_mutex_destroy(&b->lock);
         free(b->base_url);
+        free(b->shown_url);
         free(b);
+}
+
+char *backend_shown_url(const char *url)
+{
+        const char *scheme = strstr(url, "://"), *at, *end;
+        char *s;
+
+        if (!scheme)
+                return strdup(url);
+        scheme += 3;
+        end = scheme + strcspn(scheme, "/?#");
+        at = memchr(scheme, '@', (size_t)(end - scheme));
+        if (!at)
+                return strdup(url);
+        /* the user:secret part of scheme://user:secret@host/ is blanked */
+        if (asprintf(&s, "%.*s***%s", (int)(scheme - url), url, at) < 0)
+                return NULL;
+        return s;
 }
 
 /* Whether r means the server or the way to it is in trouble, as opposed to
@@ -66,10 +87,10 @@ void backend_note(struct backend *b, int r, const char *what)
                 b->health.down = now_down;
         pthread_mutex_unlock(&b->lock);
         if (now_down && !was_down)
-                log_warn("%s endpoint %s is unreachable (%s): %s", b->ops->name, b->base_url,
+                log_warn("%s endpoint %s is unreachable (%s): %s", b->ops->name, b->shown_url,
                          what, strerror_r(-r, err, sizeof(err)));
         else if (!now_down && was_down && r != -ECANCELED)
-                log_warn("%s endpoint %s is back", b->ops->name, b->base_url);
+                log_warn("%s endpoint %s is back", b->ops->name, b->shown_url);
 }
 
 void backend_health_get(struct backend *b, struct backend_health *ret)

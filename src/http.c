@@ -28,6 +28,7 @@ struct http {
         size_t n_idle;
         bool cancelled;                 /* atomic */
         uint64_t requests;              /* atomic */
+        uint64_t connections;           /* atomic: new TCP connections */
 };
 
 struct transfer {
@@ -114,6 +115,11 @@ void http_cancel_all(struct http *h)
 uint64_t http_requests(const struct http *h)
 {
         return __atomic_load_n(&h->requests, __ATOMIC_RELAXED);
+}
+
+uint64_t http_connections(const struct http *h)
+{
+        return __atomic_load_n(&h->connections, __ATOMIC_RELAXED);
 }
 
 static size_t on_stream(struct transfer *t, const char *ptr, size_t n)
@@ -344,6 +350,13 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         }
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         rc = curl_easy_perform(c);
+        {
+                long connects = 0;
+
+                curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+                if (connects > 0)
+                        __atomic_add_fetch(&h->connections, (uint64_t)connects, __ATOMIC_RELAXED);
+        }
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
                 log_debug("%s %s: %s", req->method, req->url, curl_easy_strerror(rc));

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_URL, OPT_STRING, OPT_PATH, OPT_SECONDS, OPT_POS_SECONDS, OPT_BYTES,
-                OPT_COUNT, OPT_FLAG };
+enum opt_type { OPT_URL, OPT_STRING, OPT_PATH, OPT_SECONDS, OPT_POS_SECONDS, OPT_RATE,
+                OPT_BYTES, OPT_COUNT, OPT_FLAG };
 
 struct opt_def {
         const char *name;       /* long form; the mount form has '_' for '-' */
@@ -34,15 +34,19 @@ static const struct opt_def opt_defs[] = {
         { "timeout", OPT_POS_SECONDS, OFF(timeout), "SECONDS",
           "deadline of one HTTP request, DNS and connect included (default 10)" },
         { "poll-interval", OPT_SECONDS, OFF(poll_interval), "SECONDS",
-          "how often watched live jobs are refetched; 0 = never (default 1)" },
+          "how often held live jobs are checked for changes; 0 = never (default 1)" },
+        { "poll-budget", OPT_RATE, OFF(poll_budget), "N",
+          "most requests per second the poller makes to one server (default 10)" },
         { "no-notify", OPT_FLAG, OFF(no_notify), NULL,
           "keep caches fresh but raise no inotify events for remote changes" },
         { "max-stale", OPT_SECONDS, OFF(max_stale), "SECONDS",
           "serve data at most this old while a server fails; 0 = no limit (default 0)" },
         { "max-reply", OPT_BYTES, OFF(max_reply), "BYTES",
           "largest server reply accepted, K/M/G suffixes allowed (default 16M)" },
+        { "cache-bytes", OPT_BYTES, OFF(cache_bytes), "BYTES",
+          "memory for cached contents, K/M/G suffixes allowed (default 256M)" },
         { "cache-max", OPT_COUNT, OFF(cache_max), "N",
-          "cached jobs kept once the kernel forgets them (default 10000)" },
+          "most jobs and runs kept with their contents (default 10000)" },
         { "insecure", OPT_FLAG, OFF(insecure), NULL,
           "do not verify TLS certificates of https endpoints" },
         { "cacert", OPT_PATH, OFF(cacert), "FILE",
@@ -182,6 +186,10 @@ static int apply_opt(struct options *o, const struct opt_def *d, const char *v)
                 if (parse_seconds(v, (double *)field, d->type == OPT_POS_SECONDS) < 0)
                         return usage_error("bad number of seconds '%s' for %s", v, d->name);
                 break;
+        case OPT_RATE:
+                if (parse_seconds(v, (double *)field, true) < 0 || *(double *)field > 1e6)
+                        return usage_error("bad rate '%s' for %s: want a number above 0", v, d->name);
+                break;
         case OPT_BYTES:
         case OPT_COUNT:
                 if (parse_count(v, (size_t *)field, d->type == OPT_BYTES) < 0)
@@ -256,6 +264,13 @@ static int set_defaults(struct options *o, const char *argv0)
         o->poll_interval = 1.0;
         o->max_reply = 16u << 20;
         o->cache_max = 10000;
+        /* 256 MiB: a login node is shared by tens of users, and 100,000
+         * typical jobs (2.5 KiB each with their nodes) fit */
+        o->cache_bytes = (size_t)256 << 20;
+        /* 10 requests per second: 1% of the Bacalhau requester's own rate
+         * limit (1,000 per second), so a hundred mounts polling flat out
+         * stay within it; watched jobs past 10 share the rest by turns */
+        o->poll_budget = 10;
         o->bacalhau_url = strdup("http://127.0.0.1:1234");
         o->muse_url = strdup("http://127.0.0.1:8000/api/");
         if (!o->bacalhau_url || !o->muse_url)

@@ -85,7 +85,9 @@ struct backend_health {
 struct backend {
         const struct backend_ops *ops;
         struct http *http;              /* borrowed: the backend's own connection pool */
-        char *base_url;                 /* owned; what status and logs show (no secrets) */
+        char *base_url;                 /* owned: what requests are built from */
+        char *shown_url;                /* owned: base_url with any user:password@
+                                         * blanked, for status and logs */
         void *priv;                     /* the API module's */
         pthread_mutex_t lock;           /* protects health */
         struct backend_health health;
@@ -96,6 +98,8 @@ struct backend {
 int backend_alloc(const struct backend_ops *ops, struct http *http, const char *base_url,
                   struct backend **ret);
 void backend_free(struct backend *b);   /* NULL-safe */
+/* url with a user:password@ part blanked (http:// then *** then @host/); caller frees. */
+char *backend_shown_url(const char *url);
 
 /* Records the outcome r of one request (0 or -errno; -ENOENT counts as a
  * success: the server answered) and logs outage transitions. */

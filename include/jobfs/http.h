@@ -71,5 +71,6 @@ char *http_escape(const char *segment);
 /* The errno for an HTTP status that the caller does not handle itself. */
 int http_status_errno(long status);
 
-/* Requests started and new TCP connections opened, since http_new. */
+/* Requests started, and new TCP connections opened, since http_new. */
 uint64_t http_requests(const struct http *h);
+uint64_t http_connections(const struct http *h);

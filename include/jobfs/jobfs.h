@@ -1,45 +1,55 @@
 /* jobfs: the daemon's state, one struct reached from every FUSE request
- * through fuse_req_userdata() (no globals beyond the log level).
+ * through fuse_req_userdata() (no globals beyond the log level), and the
+ * .jobfs/status renderer.
  *
- * Tree layout built here: / holds jobs/ (Bacalhau), software/ (muse) and the
- * hidden .jobfs/ (status). jobfs_new builds the static part and the listing
- * units; everything below is created on demand by the FUSE handlers.
+ * jobfs_new builds each backend with its own connection pool and lane, the
+ * tree's static part (/, the backends' roots, the hidden .jobfs/status), the
+ * cache, the poller and the replays; jobfs_start starts their threads once
+ * the mount is up, jobfs_stop stops them while the FUSE loop still answers.
  */
 #pragma once
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "jobfs/options.h"
+#include "jobfs/session.h"
 
-struct http;
 struct backend;
-struct tree;
 struct cache;
-struct node;
-struct unit;
-struct notifier;
-struct prefetch;
 struct fuse_session;
+struct http;
+struct node;
+struct poller;
+struct replay;
+struct tree;
 
-/* 1 h: terminal jobs never change, so the kernel may keep them long */
-#define JOBFS_FINAL_TIMEOUT 3600.0
+#define JOBFS_BACKENDS_MAX 4
 
 struct jobfs {
         const struct options *opts;     /* borrowed from main */
-        struct http *http;
-        struct backend *bacalhau, *muse;
+        struct http *http[JOBFS_BACKENDS_MAX];          /* one connection pool each */
+        struct backend *backends[JOBFS_BACKENDS_MAX];
+        unsigned n_backends;
         struct tree *tree;
         struct cache *cache;
-        struct notifier *notifier;
-        struct prefetch *prefetch;
+        struct poller *poller;
+        struct replay *replay;
         struct fuse_session *se;        /* set by main once created */
-        struct node *jobs, *software, *meta, *status;   /* borrowed from tree */
-        struct unit *jobs_list, *sw_list;               /* borrowed from cache */
+        struct session_io sio;          /* the session's io (parallel lookups) */
+        struct node *meta, *status;     /* borrowed from tree */
         double started;                 /* monotonic */
         bool kernel_opens;              /* FUSE_CAP_NO_OPEN_SUPPORT: opens cost nothing */
+        uid_t uid;
+        gid_t gid;
 };
 
 /* Builds everything but the FUSE session; caller frees with jobfs_free. */
 int jobfs_new(const struct options *opts, struct jobfs **ret);
+/* Starts the poller and the replays (fs->se set, mounted). */
+int jobfs_start(struct jobfs *fs);
+/* Cancels requests, stops the replays, the poller and the lanes. Idempotent;
+ * must run while the FUSE loop still answers (replays touch the mount). */
+void jobfs_stop(struct jobfs *fs);
 void jobfs_free(struct jobfs *fs);      /* NULL-safe */
 
 /* Renders .jobfs/status (endpoint health, counters); tree lock held.

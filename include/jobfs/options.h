@@ -18,9 +18,11 @@ struct options {
         double ttl;             /* s, live data */
         double timeout;         /* s, one HTTP request */
         double poll_interval;   /* s, 0 = no polling */
+        double poll_budget;     /* requests per second and server */
         double max_stale;       /* s, 0 = serve stale data forever */
         size_t max_reply;       /* bytes */
-        size_t cache_max;       /* cached units the kernel no longer holds */
+        size_t cache_bytes;     /* ceiling of cached contents */
+        size_t cache_max;       /* ceiling of cached jobs and runs */
         bool no_notify, insecure, foreground, debug;
         char *mountpoint;       /* owned, absolute */
         char **fuse_argv;       /* owned: argv[0] and libfuse's -o options */
