@@ -387,6 +387,9 @@ static int collect_chunk(void *ctx, const char *data, size_t len)
 
                 while (cap - c->len < len + 1 && cap <= SIZE_MAX / 2)
                         cap *= 2;
+                /* no more than the cap allows: 16 MiB + 1, not 32 MiB */
+                if (c->max < SIZE_MAX && cap > c->max + 1)
+                        cap = c->max + 1;
                 if (cap - c->len < len + 1)
                         return -ENOMEM;
                 p = realloc(c->buf, cap);
