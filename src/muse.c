@@ -245,11 +245,15 @@ int muse_add_run(struct snap *top, const struct muse_ask *ask, int r, enum muse_
 int muse_parse_content(const char *body, size_t len, long status, struct blob **ret)
 {
         struct json_object *root = NULL;
+        struct blob *out;
         int r;
 
         if (status == 200 && is_zip(body, len)) {
-                *ret = blob_new(body, len);
-                return *ret ? 0 : -ENOMEM;
+                out = blob_new(body, len);
+                if (!out)
+                        return -ENOMEM;
+                *ret = out;
+                return 0;
         }
         if (status == 200 && len > NOT_ZIP_JSON_MAX)
                 return -EBADMSG;
