@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential meson ninja-build pkg-config
   libfuse3-dev fuse3 libcurl4-openssl-dev libjson-c-dev
-  python3 python3-pytest python3-watchdog inotify-tools entr curl jq openssl
+  python3 python3-pytest python3-watchdog inotify-tools entr curl jq openssl unzip
   clang libclang-rt-14-dev
 )
 missing=()

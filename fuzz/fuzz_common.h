@@ -65,6 +65,8 @@ static inline size_t check_dir(const struct snap *dir, const size_t *count)
                 names[i] = c->name;
                 if (c->is_dir) {
                         total += check_dir(c, count);
+                } else if (c->type == SNAP_LAZY) {
+                        check(!c->content && c->n_children == 0);     /* bytes come later */
                 } else {
                         check(c->content && c->n_children == 0 && c->content->refs >= 1);
                         check(c->content->data[c->content->len] == '\0');

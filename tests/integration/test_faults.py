@@ -496,7 +496,7 @@ def test_wrong_types_muse_field_by_field(sim, mount_factory):
                                  "job_id": "abc", "latest_cr": ["x"], "latest_state": None,
                                  "jobname": {"a": 1}})
     d = m.p("software", "sw_example", odd)
-    assert sorted(os.listdir(d)) == ["cr", "job_id", "msg", "name", "state.json", "url"]
+    assert sorted(os.listdir(d)) == ["content.zip", "cr", "job_id", "msg", "name", "state.json", "url"]
     assert read(os.path.join(d, "cr")) == b"WAIT\n"
     assert read(os.path.join(d, "job_id")) == b"abc\n"
     # twin: cr, which every reply has, of the wrong type: the run cannot be shown

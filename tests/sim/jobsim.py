@@ -17,8 +17,8 @@ It is one file, long as it is, so that tests, benchmark and demo run it with
 nothing to install or import.  Its sections, in order: JSON as the real
 servers write it; the E1 JobState in Go's encoding; Go's JSON decoder (for its
 error texts); HTTP replies; Bacalhau jobs, then its API and controls; muse
-runs, then its API and controls; faults and counters; the HTTP server; the
-demo scenario; main.
+runs, their folders as zip files, then its API and controls; faults and
+counters; the HTTP server; the demo scenario; main.
 """
 
 import argparse
@@ -26,23 +26,25 @@ import base64
 import binascii
 import calendar
 import copy
+import functools
 import heapq
-import io
 import itertools
 import json
 import os
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
 import traceback
-import zipfile
+import uuid
+import zlib
 from collections import namedtuple
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 APPLICATION_JSON = "application/json"
@@ -584,7 +586,7 @@ def control_object(body, required=()):
     return value
 
 
-Request = namedtuple("Request", "method path body host")
+Request = namedtuple("Request", "method path body host query", defaults=("",))
 
 
 # --------------------------------------------------------------------------
@@ -963,8 +965,10 @@ def append_change(spec):
 
 CR_PROCESS = {"WAIT": ("IN_PROGRESS", "RUNNING"), "OK": ("ENDED_OK", "COMPLETED"),
               "NOK": ("ENDED_NOK", "FAILED")}  # cr -> (latest_cr, latest_state)
+# "request" comes before the fields that change it (returned_type, todownload)
 RUN_FIELDS = ("cr", "latest_cr", "latest_state", "job_id", "jobname", "stdout",
-              "request", "returned_type", "rsrc")  # "request" before returned_type
+              "stdout_b64", "request", "returned_type", "todownload", "rsrc",
+              "result_size", "result_content_type")
 EXAMPLE_REQUEST = {"cmd": "python /add.py 4 5", "cmd_option": "",
                    "ordered_filename_list": [], "returned_type": "stdout",
                    "todownload": False, "sbatch_list": [], "module_list": []}
@@ -974,27 +978,34 @@ SW_EXAMPLE = {"name": "sw_example", "info": {"sw": {
              "sw_example documentation": "http://127.0.0.1/softwares/sw_example/home.html"},
     "keywords": ["addition", "python", "example"]}}}
 ZIP_DATE = (2021, 1, 19, 13, 6, 2)  # zip member dates are fixed: equal runs, equal bytes
+RESULT_SIZE_MAX = 1 << 31  # result_size: the zips stay below 4 GiB, so no zip64
+RUN_FOLDER_NS = uuid.UUID("6f1a2c3e-5b4d-4e6f-8a9b-0c1d2e3f4a5b")  # run folder names
 
 
 class RunStore:
-    """muse's software list and runs.  A run record is replaced, never changed
-    in place, so a reader always sees one version."""
+    """muse's software list, runs, run reports and download keys.  A run
+    record is replaced, never changed in place, so a reader always sees one
+    version."""
 
     def __init__(self, software):
         self.lock = threading.Lock()
         self.software = list(software)
         self.runs = {}  # (name, key) -> record
+        self.reports = {}  # (name, key) -> __WS__report.txt, once written
+        self.downloads = {}  # download key -> (name, key)
         self.job_ids = itertools.count(2459397)  # after the seed's SLURM job ids
         self.request_ids = itertools.count(117)  # after the seed's 114-116-ws-...
 
     def put(self, name, key, fields):
-        """Create or replace a run; what fields leave out gets a default."""
+        """Create or replace a run; what fields leave out gets a default.  A
+        replaced run is a new submission: its folder has no report yet."""
         with self.lock:
             record = {"cr": "WAIT", "job_id": next(self.job_ids),
                       "jobname": f"{next(self.request_ids)}-ws-{name}", "stdout": "",
                       "request": copy.deepcopy(EXAMPLE_REQUEST), "rsrc": {"identity": "muse"}}
             record["latest_cr"], record["latest_state"] = CR_PROCESS["WAIT"]
             self.runs[name, key] = apply_run_fields(record, fields)
+            self.reports.pop((name, key), None)
             if name not in self.software:
                 self.software.append(name)
             return self.runs[name, key]
@@ -1011,6 +1022,7 @@ class RunStore:
 
     def delete(self, name, key):
         with self.lock:
+            self.reports.pop((name, key), None)
             return self.runs.pop((name, key), None) is not None
 
     def set_software(self, names):
@@ -1021,6 +1033,70 @@ class RunStore:
         with self.lock:
             return list(self.software)
 
+    def write_report(self, name, key, text):
+        with self.lock:
+            if (name, key) in self.runs:
+                self.reports[name, key] = text
+
+    def report_text(self, name, key):
+        with self.lock:
+            return self.reports.get((name, key))
+
+    def new_download(self, name, key):
+        """A download key, YYYYMMDD_HHMMSS_<uuid4> (muse.md section 5)."""
+        dkey = time.strftime("%Y%m%d_%H%M%S_", time.gmtime()) + str(uuid.uuid4())
+        with self.lock:
+            self.downloads[dkey] = (name, key)
+        return dkey
+
+    def download(self, dkey):
+        with self.lock:
+            return self.downloads.get(dkey)
+
+
+def _todownload(value):
+    """The POST's 'yes'/'no', or the report's boolean."""
+    if isinstance(value, bool):
+        return value
+    if value in ("yes", "no"):
+        return value == "yes"
+    raise ControlError(400, '"todownload" must be true, false, "yes" or "no"')
+
+
+def _run_field(record, name, value):
+    """Checks and sets one control field of a run record."""
+    if name in ("returned_type", "todownload"):
+        if not isinstance(record["request"], dict):
+            raise ControlError(400, f'"{name}" needs "request" to be an object')
+        value = _todownload(value) if name == "todownload" else value
+        record["request"] = {**record["request"], name: value}
+    elif name == "stdout_b64":
+        try:
+            data = base64.b64decode(_text(value), validate=True)
+        except (ValueError, binascii.Error):
+            raise ControlError(400, '"stdout_b64" must be base64') from None
+        record["stdout_b64"] = value
+        record["stdout"] = data.decode("utf-8", "replace")
+    elif name == "stdout":
+        record.pop("stdout_b64", None)
+        record["stdout"] = copy.deepcopy(value)
+    elif name == "result_size":
+        if value is not None and (type(value) is not int or not 0 <= value <= RESULT_SIZE_MAX):
+            raise ControlError(400, f'"result_size" must be null or 0..{RESULT_SIZE_MAX}')
+        if value is None:
+            record.pop(name, None)
+        else:
+            record[name] = value
+    elif name == "result_content_type":
+        if value is not None and not isinstance(value, str):
+            raise ControlError(400, '"result_content_type" must be null or a string')
+        if value is None:
+            record.pop(name, None)
+        else:
+            record[name] = value
+    else:
+        record[name] = copy.deepcopy(value)
+
 
 def apply_run_fields(record, fields):
     """Set a run's fields.  A new cr brings its latest_cr and latest_state
@@ -1028,20 +1104,24 @@ def apply_run_fields(record, fields):
     unknown = set(fields) - set(RUN_FIELDS) - {"name", "key"}
     if unknown:
         raise ControlError(400, f"unknown run fields: {sorted(unknown)}")
+    if "stdout" in fields and "stdout_b64" in fields:
+        raise ControlError(400, 'give "stdout" or "stdout_b64", not both')
     if "cr" in fields:
         cr = fields["cr"]
         known = isinstance(cr, str) and cr in CR_PROCESS  # tests may set odd values
         record["latest_cr"], record["latest_state"] = CR_PROCESS[cr] if known else ("", "")
     for name in RUN_FIELDS:
-        if name not in fields:
-            continue
-        if name == "returned_type":
-            if not isinstance(record["request"], dict):
-                raise ControlError(400, '"returned_type" needs "request" to be an object')
-            record["request"] = {**record["request"], "returned_type": fields[name]}
-        else:
-            record[name] = copy.deepcopy(fields[name])
+        if name in fields:
+            _run_field(record, name, fields[name])
     return record
+
+
+def stdout_bytes(run):
+    """The run's stdout as its file holds it: stdout_b64 when set, else stdout
+    in UTF-8 (the JSON reply carries it as text)."""
+    if "stdout_b64" in run:
+        return base64.b64decode(run["stdout_b64"])
+    return utf8(str(run["stdout"]))
 
 
 def add_seed_runs(runs):
@@ -1055,13 +1135,118 @@ def add_seed_runs(runs):
 
 
 # --------------------------------------------------------------------------
+# muse: run folders as zip files
+#
+# The zips are written here, not with zipfile, so that one of any size is
+# streamed: every member is stored (no compression), so the size is known
+# before the first byte, and a big padding member is generated chunk by chunk.
+
+ZIP_DOS_TIME = (ZIP_DATE[3] << 11) | (ZIP_DATE[4] << 5) | (ZIP_DATE[5] // 2)
+ZIP_DOS_DATE = ((ZIP_DATE[0] - 1980) << 9) | (ZIP_DATE[1] << 5) | ZIP_DATE[2]
+ZIP_LOCAL, ZIP_CENTRAL, ZIP_END = 30, 46, 22  # fixed header sizes, names not counted
+ZIP_PADDING = "__sim__padding"  # the member that makes a zip result_size bytes
+
+
+def _zip_local(name, crc, size):
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, ZIP_DOS_TIME, ZIP_DOS_DATE,
+                       crc, size, size, len(name), 0) + name
+
+
+def _zip_central(name, crc, size, offset):
+    return struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, ZIP_DOS_TIME,
+                       ZIP_DOS_DATE, crc, size, size, len(name), 0, 0, 0, 0, 0, offset) + name
+
+
+@functools.lru_cache(maxsize=8)
+def _filler_crc(byte, count):
+    crc = 0
+    for piece in filler(byte, count):
+        crc = zlib.crc32(piece, crc)
+    return crc
+
+
+def zip_body(members, size=None):
+    """A Body holding a stored zip of members [(name, bytes)], in that order.
+    With size, a padding member of "z" bytes makes it exactly size bytes
+    long, when size leaves room for the padding member's headers."""
+    entries = [(name.encode(), data, zlib.crc32(data)) for name, data in members]
+    natural = sum(ZIP_LOCAL + ZIP_CENTRAL + 2 * len(n) + len(d) for n, d, _ in entries) + ZIP_END
+    pad_name = ZIP_PADDING.encode()
+    pad = None
+    if size is not None:
+        room = size - natural - ZIP_LOCAL - ZIP_CENTRAL - 2 * len(pad_name)
+        if room >= 0:
+            pad = room
+    head, central, offset = [], [], 0
+    for name, data, crc in entries:
+        local = _zip_local(name, crc, len(data))
+        head.append(local + data)
+        central.append(_zip_central(name, crc, len(data), offset))
+        offset += len(local) + len(data)
+    head = b"".join(head)
+    pad_crc = 0
+    if pad is not None:
+        pad_crc = _filler_crc(b"z", pad)
+        head += _zip_local(pad_name, pad_crc, pad)
+        central.append(_zip_central(pad_name, pad_crc, pad, offset))
+        offset += ZIP_LOCAL + len(pad_name) + pad
+    central = b"".join(central)
+    count = len(entries) + (pad is not None)
+    tail = central + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count,
+                                 len(central), offset, 0)
+    length = len(head) + (pad or 0) + len(tail)
+    if pad is None:
+        return Body.of(head + tail)
+    return Body(length, lambda: itertools.chain((head,), filler(b"z", pad), (tail,)))
+
+
+def run_folder(name, key, run, report_text):
+    """The members of a run folder, in the order of the docs' example zips
+    (muse.md sections 5 and 6); __WS__report.txt once the report is written."""
+    request = run["request"] if isinstance(run["request"], dict) else {}
+    cmd = request.get("cmd", "")
+    folder = f"/scratch/ws/requests/user_{uuid.uuid5(RUN_FOLDER_NS, f'{name}/{key}')}/run"
+    members = [
+        ("ws_command.sh", f"#!/bin/bash\ncd /WS\nPATH=/WS:$PATH\n{cmd}\n"),
+        ("cluster_script.sh",
+         f"#!/bin/bash\n#SBATCH --job-name={run['jobname']} --account=record --nodes=1 "
+         f"--ntasks-per-node=1 --partition=defq --time=4:00:00\n"
+         f"module load singularity/3.5\necho $SLURM_JOB_ID > JOB_ID\n"
+         f"singularity exec --no-home --bind $PWD:/WS {name}.simg /WS/ws_command.sh\n"),
+        ("__WS__cmd.txt", f"cd {folder}; sbatch -e {folder}/__WS__stderr.txt "
+                          f"-o {folder}/__WS__stdout.txt {folder}/cluster_script.sh"),
+        ("cluster_stderr.txt", ""),
+        ("cluster_stdout.txt", f"Submitted batch job {run['job_id']}\n"),
+        ("__WS__stdout.txt", stdout_bytes(run)),
+        ("__WS__stderr.txt", ""),
+        ("JOB_ID", f"{run['job_id']}\n"),
+    ]
+    if report_text is not None:
+        members.append(("__WS__report.txt", report_text))
+    return [(m, data if isinstance(data, bytes) else utf8(str(data))) for m, data in members]
+
+
+def cycled(data, count):
+    """count bytes of data repeated, in CHUNK pieces ("x" when data is empty)."""
+    data = data or b"x"
+    block = data * (CHUNK // len(data) + 1)
+    full, rest = divmod(count, len(block))
+    yield from itertools.repeat(block, full)
+    yield block[:rest]
+
+
+# --------------------------------------------------------------------------
 # muse: the API and its controls
 
 DJANGO_404_HTML = (b'<!doctype html>\n<html lang="en">\n<head>\n  <title>Not Found</title>\n'
                    b'</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was '
                    b'not found on this server.</p>\n</body>\n</html>\n')
 MUSE_ACTIONS = ("state", "run", "content")
-ZIP_ATTACHMENT = [("Content-Disposition", 'attachment; filename="run.zip"')]
+# The file replies as Django's FileResponse(as_attachment=True) sends them:
+# the type guessed from the file name, without a charset (a guess: the docs
+# show no headers).
+FILE_TYPES = {"stdout.txt": "text/plain", "run.zip": "application/zip",
+              "content.zip": "application/zip"}
 
 
 def muse_error(status, error, kind, more=()):
@@ -1079,6 +1264,15 @@ def muse_route(path):
             and parts[2] in MUSE_ACTIONS and parts[3] and parts[4]):
         return tuple(parts[2:])
     return None
+
+
+def file_reply(filename, body, run):
+    """A file as an attachment; result_content_type overrides the type ("":
+    no Content-Type header at all)."""
+    ctype = run.get("result_content_type", FILE_TYPES[filename])
+    headers = [("Content-Type", ctype)] if ctype else []
+    headers.append(("Content-Disposition", f'attachment; filename="{filename}"'))
+    return Reply(200, headers, body)
 
 
 class MuseAPI:
@@ -1099,6 +1293,8 @@ class MuseAPI:
                 entries = [SW_EXAMPLE if name == "sw_example" else software_entry(name)
                            for name in self.runs.software_names()]
                 return reply(200, APPLICATION_JSON, utf8(drf_json(entries)))
+            if req.path in ("/api/download", "/api/download/"):
+                return self.download(req)
             route = muse_route(req.path)
             if route:
                 return self.run_action(req, *route)
@@ -1119,30 +1315,68 @@ class MuseAPI:
         if run is None:
             return muse_error(404, f"Unknown key '{key}' for software '{name}'", "NotFound")
         urls = RunURLs(f"http://{req.host}/api/", name, key)
+        if action == "content":
+            return file_reply("content.zip", self.folder_zip(name, key, run), run)
+        # state and run (re)write the run folder's report (muse.md section 4)
+        run_report = report(name, run)
+        self.runs.write_report(name, key, drf_json(run_report))
         if action == "state":
             msg, url = next_step(run["cr"], urls)
             return reply(200, APPLICATION_JSON, utf8(drf_json(
-                {"info": {"report": report(name, run)}, "msg": msg, "url": url})))
-        if action == "content":
-            return reply(200, "application/zip", run_zip(name, run), ZIP_ATTACHMENT)
-        return self.results(name, run, urls)
+                {"info": {"report": run_report}, "msg": msg, "url": url})))
+        return self.results(req, name, key, run, run_report, urls)
 
-    def results(self, name, run, urls):
-        """GET software/muse/run: what the POST's returned_type asked for."""
+    def folder_zip(self, name, key, run):
+        members = run_folder(name, key, run, self.runs.report_text(name, key))
+        return zip_body(members, run.get("result_size"))
+
+    def result_file(self, name, key, run):
+        """(file name, Body) of a stdout.txt or run.zip result, else None."""
+        request = run["request"] if isinstance(run["request"], dict) else {}
+        returned_type = request.get("returned_type", "stdout")
+        if returned_type == "run.zip":
+            return returned_type, self.folder_zip(name, key, run)
+        if returned_type == "stdout.txt":
+            data = stdout_bytes(run)
+            size = run.get("result_size")
+            body = Body.of(data) if size is None else Body(size, partial(cycled, data, size))
+            return returned_type, body
+        return None
+
+    def results(self, req, name, key, run, run_report, urls):
+        """GET software/muse/run: what the POST's returned_type and todownload
+        asked for (muse.md section 5)."""
         if run["cr"] != "OK":
             hint = (f"GET {urls.content} to investigate" if run["cr"] == "NOK"
                     else f"GET {urls.state} to follow the job")
             return muse_error(400, f"Results not available: cr is '{run['cr']}'",
                               "NotReady", [hint])
-        request = run["request"] if isinstance(run["request"], dict) else {}
-        returned_type = request.get("returned_type", "stdout")
-        if returned_type == "stdout.txt":
-            return reply(200, TEXT_PLAIN, utf8(str(run["stdout"])),
-                         [("Content-Disposition", 'attachment; filename="stdout.txt"')])
-        if returned_type == "run.zip":
-            return reply(200, "application/zip", run_zip(name, run), ZIP_ATTACHMENT)
-        return reply(200, APPLICATION_JSON, utf8(drf_json(
-            {"info": {"stdout": run["stdout"], "report": report(name, run)}})))
+        result = self.result_file(name, key, run)
+        if result is None:  # stdout, whatever todownload says
+            return reply(200, APPLICATION_JSON, utf8(drf_json(
+                {"info": {"stdout": run["stdout"], "report": run_report}})))
+        if run["request"].get("todownload") is True:
+            dkey = self.runs.new_download(name, key)
+            url = f"http://{req.host}/api/download/?key={dkey}"
+            msg = (f"The response content can be downloaded at : {url} *** The resource to "
+                   f"download the response content is 'GET download' with 'key' option "
+                   f"(key value : {dkey}) *** Keep this key value in order to be able to "
+                   f"download the response content later on : key={dkey}")
+            return reply(200, APPLICATION_JSON, utf8(drf_json({"msg": msg, "url": url})))
+        return file_reply(*result, run)
+
+    def download(self, req):
+        """GET download/?key=DKEY: the result file, as the run holds it now."""
+        dkeys = parse_qs(req.query).get("key")
+        if not dkeys or not dkeys[0]:
+            return muse_error(400, "The 'key' parameter is missing", "BadRequest",
+                              ["GET download/?key=<download key>"])
+        where = self.runs.download(dkeys[0])
+        run = where and self.runs.get(*where)
+        result = run and self.result_file(*where, run)
+        if not result:
+            return muse_error(404, f"Unknown download key '{dkeys[0]}'", "NotFound")
+        return file_reply(*result, run)
 
     def control(self, method, parts, body):
         """/_sim/runs... and /_sim/software; None when the path is not one of them."""
@@ -1203,18 +1437,6 @@ def next_step(cr, urls):
         return (f"Job ended with errors. You can ask for content (to investigate) by "
                 f"GET {urls.content} request.", urls.content)
     return f"Job is running. Send again GET {urls.state} request to follow it.", urls.state
-
-
-def run_zip(name, run):
-    """A run folder as zip, with the members jobfs could look at."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for member, text in (("__WS__stdout.txt", str(run["stdout"])),
-                             ("__WS__stderr.txt", ""),
-                             ("JOB_ID", f"{run['job_id']}\n"),
-                             ("__WS__report.txt", drf_json(report(name, run)))):
-            archive.writestr(zipfile.ZipInfo(member, ZIP_DATE), utf8(text))
-    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------
@@ -1405,13 +1627,14 @@ class Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def dispatch(self):
-        path = unquote(self.path.partition("?")[0])
+        raw_path, _, query = self.path.partition("?")
+        path = unquote(raw_path)
         control = path.startswith("/_sim/")
         body = self.read_body(CONTROL_BODY_MAX if control else self.server.api.body_max)
         if body is None:
             return
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
-        req = Request(self.command, path, body, host)
+        req = Request(self.command, path, body, host, query)
         if control:
             self.send_reply(self.server.control(req, self))
         else:

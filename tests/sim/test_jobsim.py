@@ -13,6 +13,7 @@ import http.client
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -402,21 +403,214 @@ def test_muse_outside_api_is_404_html(sim):
     assert b"<h1>Not Found</h1>" in body
 
 
-def test_muse_files_and_content(sim):
-    key = "33333333-3333-4333-8333-333333333333"
-    for returned_type in ("stdout.txt", "run.zip"):
-        sim.control("muse", "POST", "runs", {"name": "sw_example", "key": key, "cr": "OK",
-                                              "stdout": "59.0\n", "returned_type": returned_type})
-        status, headers, body = sim.muse(f"/api/software/muse/run/sw_example/{key}/")
-        assert status == 200
-        if returned_type == "stdout.txt":
-            assert (headers["Content-Type"], body) == (TEXT_PLAIN, b"59.0\n")
-        else:
-            assert headers["Content-Type"] == "application/zip"
-            assert zipfile.ZipFile(io.BytesIO(body)).read("__WS__stdout.txt") == b"59.0\n"
-    status, headers, body = sim.muse(f"/api/software/muse/content/sw_example/{NOK_KEY}/")
+# ---------------------------------------------------------------- muse results (muse.md 5, 6)
+
+RESULT_KEY = "33333333-3333-4333-8333-333333333333"
+RUN_ZIP_MEMBERS = ["ws_command.sh", "cluster_script.sh", "__WS__cmd.txt", "cluster_stderr.txt",
+                   "cluster_stdout.txt", "__WS__stdout.txt", "__WS__stderr.txt", "JOB_ID",
+                   "__WS__report.txt"]
+CONTENT_MEMBERS = RUN_ZIP_MEMBERS[:-1]  # right after submission: no report yet
+DOWNLOAD_KEY = re.compile(r"[0-9]{8}_[0-9]{6}_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
+                          r"[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def make_result_run(sim, **fields):
+    spec = {"name": "sw_example", "key": RESULT_KEY, "cr": "OK", "job_id": 2460887,
+            "stdout": "59.0\n", **fields}
+    return sim.control("muse", "POST", "runs", spec)
+
+
+def result_path(action, key=RESULT_KEY):
+    return f"/api/software/muse/{action}/sw_example/{key}/"
+
+
+def zip_of(body):
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert archive.testzip() is None  # every member's CRC checks
+    return archive
+
+
+def test_muse_run_stdout_txt_is_the_exact_file(sim):
+    make_result_run(sim, returned_type="stdout.txt")
+    status, headers, body = sim.muse(result_path("run"))
+    assert (status, body) == (200, b"59.0\n")
+    assert headers["Content-Type"] == "text/plain"
+    assert headers["Content-Disposition"] == 'attachment; filename="stdout.txt"'
+    assert headers["Content-Length"] == "5"
+    raw = b"\xff\x00bin\r\n"  # not UTF-8: the file keeps the bytes
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}",
+                {"stdout_b64": base64.b64encode(raw).decode()})
+    assert sim.muse(result_path("run"))[2] == raw
+    # control twin: returned_type stdout is JSON, where the bytes become text
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"returned_type": "stdout"})
+    status, headers, body = sim.muse(result_path("run"))
+    assert (status, headers["Content-Type"]) == (200, "application/json")
+    assert json.loads(body)["info"]["stdout"] == "\ufffd\x00bin\r\n"
+
+
+def test_muse_run_zip_holds_the_run_folder(sim):
+    made = make_result_run(sim, returned_type="run.zip")
+    status, headers, body = sim.muse(result_path("run"))
     assert (status, headers["Content-Type"]) == (200, "application/zip")
-    assert zipfile.ZipFile(io.BytesIO(body)).read("JOB_ID") == b"2459396\n"
+    assert headers["Content-Disposition"] == 'attachment; filename="run.zip"'
+    assert body[:4] == b"PK\x03\x04" and headers["Content-Length"] == str(len(body))
+    archive = zip_of(body)
+    assert archive.namelist() == RUN_ZIP_MEMBERS  # flat, in the docs' order
+    assert archive.read("__WS__stdout.txt") == b"59.0\n"
+    assert archive.read("JOB_ID") == b"2460887\n"
+    assert archive.read("cluster_stdout.txt") == b"Submitted batch job 2460887\n"
+    assert archive.read("cluster_stderr.txt") == b"" and archive.read("__WS__stderr.txt") == b""
+    assert archive.read("ws_command.sh") == b"#!/bin/bash\ncd /WS\nPATH=/WS:$PATH\npython /add.py 4 5\n"
+    script = archive.read("cluster_script.sh").decode()
+    assert f"--job-name={made['jobname']} " in script and "echo $SLURM_JOB_ID > JOB_ID" in script
+    assert re.fullmatch(r"cd (\S+/run); sbatch -e \1/__WS__stderr\.txt -o \1/__WS__stdout\.txt "
+                        r"\1/cluster_script\.sh", archive.read("__WS__cmd.txt").decode())
+    report = json.loads(archive.read("__WS__report.txt"))
+    assert list(report) == ["request", "rsrc", "process", "name", "cr"]
+    assert (report["cr"], report["request"]["returned_type"]) == ("OK", "run.zip")
+    assert {i.date_time for i in archive.infolist()} == {(2021, 1, 19, 13, 6, 2)}
+    assert sim.muse(result_path("run"))[2] == body  # fixed dates: the same bytes again
+
+
+def test_muse_content_zip_any_time_report_once_written(sim):
+    key = "77777777-7777-4777-8777-777777777777"
+    sim.control("muse", "POST", "runs", {"name": "sw_example", "key": key, "stdout": "half\n"})
+    status, headers, body = sim.muse(result_path("content", key))
+    assert (status, headers["Content-Type"]) == (200, "application/zip")
+    archive = zip_of(body)
+    assert archive.namelist() == CONTENT_MEMBERS  # running, never polled: no report
+    assert archive.read("__WS__stdout.txt") == b"half\n"
+    state = json.loads(sim.muse(result_path("state", key))[2])
+    archive = zip_of(sim.muse(result_path("content", key))[2])
+    assert archive.namelist() == RUN_ZIP_MEMBERS  # twin: GET state wrote the report
+    assert json.loads(archive.read("__WS__report.txt")) == state["info"]["report"]
+    assert archive.read("__WS__report.txt") == utf8_json(state["info"]["report"])
+    status, _, body = sim.muse(result_path("content", "88888888-8888-4888-8888-888888888888"))
+    assert (status, json.loads(body)["type"]) == (404, "NotFound")
+    # content requests are not counted per run (SPEC: by_job has state and run only)
+    assert sim.control("muse", "GET", "stats")["by_job"] == {f"sw_example/{key}": 1}
+
+
+def utf8_json(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("returned_type", ["stdout.txt", "run.zip"])
+def test_muse_todownload_gives_a_download_key(sim, returned_type):
+    make_result_run(sim, returned_type=returned_type)
+    direct = sim.muse(result_path("run"))[2]
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"todownload": "yes"})
+    status, headers, body = sim.muse(result_path("run"))
+    assert (status, headers["Content-Type"]) == (200, "application/json")
+    reply = json.loads(body)
+    assert list(reply) == ["msg", "url"]
+    prefix = f"{sim.base()}download/?key="
+    assert reply["url"].startswith(prefix)
+    dkey = reply["url"][len(prefix):]
+    assert DOWNLOAD_KEY.fullmatch(dkey), dkey
+    assert reply["msg"] == (
+        f"The response content can be downloaded at : {reply['url']} *** The resource to "
+        f"download the response content is 'GET download' with 'key' option (key value : "
+        f"{dkey}) *** Keep this key value in order to be able to download the response "
+        f"content later on : key={dkey}")
+    report = json.loads(sim.muse(result_path("state"))[2])["info"]["report"]
+    assert report["request"]["todownload"] is True  # the report says it as a boolean
+    status, headers, body = sim.muse(reply["url"][len(f"http://127.0.0.1:{sim.ports['muse']}"):])
+    assert status == 200 and headers["Content-Disposition"].endswith(f'filename="{returned_type}"')
+    if returned_type == "stdout.txt":
+        assert body == direct
+    else:  # the report inside now says todownload true: same members, other report
+        assert zip_of(body).namelist() == RUN_ZIP_MEMBERS
+        assert zip_of(body).read("JOB_ID") == zip_of(direct).read("JOB_ID")
+    other = json.loads(sim.muse(result_path("run"))[2])["url"]
+    assert other != reply["url"]  # every GET run makes a new download key
+
+
+def test_muse_download_errors_and_stdout_ignores_todownload(sim):
+    status, headers, body = sim.muse("/api/download/?key=20210119_130603_nosuch")
+    assert (status, headers["Content-Type"]) == (404, "application/json")
+    assert json.loads(body) == {"error": "Unknown download key '20210119_130603_nosuch'",
+                                "more": [], "type": "NotFound"}
+    status, _, body = sim.muse("/api/download/")
+    assert (status, json.loads(body)["type"]) == (400, "BadRequest")
+    make_result_run(sim, returned_type="stdout", todownload=True)
+    status, _, body = sim.muse(result_path("run"))
+    assert status == 200 and json.loads(body)["info"]["stdout"] == "59.0\n"
+    # a download key of a run that is gone is unknown
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"returned_type": "stdout.txt"})
+    url = json.loads(sim.muse(result_path("run"))[2])["url"]
+    path = url[len(f"http://127.0.0.1:{sim.ports['muse']}"):]
+    assert sim.muse(path)[0] == 200
+    sim.control("muse", "DELETE", f"runs/sw_example/{RESULT_KEY}")
+    assert sim.muse(path)[0] == 404
+
+
+def test_muse_result_size_makes_exact_bodies(sim):
+    make_result_run(sim, returned_type="stdout.txt", result_size=100003)
+    status, headers, body = sim.muse(result_path("run"))
+    assert status == 200 and len(body) == 100003 == int(headers["Content-Length"])
+    assert body == (b"59.0\n" * 20001)[:100003]  # the stdout, repeated
+    for size in (5 << 20, 3000):
+        sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}",
+                    {"returned_type": "run.zip", "result_size": size})
+        for action in ("run", "content"):
+            status, headers, body = sim.muse(result_path(action))
+            assert status == 200 and len(body) == size == int(headers["Content-Length"])
+            archive = zip_of(body)
+            assert archive.namelist()[-1] == "__sim__padding"
+            assert archive.read("__WS__stdout.txt") == b"59.0\n"
+            assert set(archive.read("__sim__padding")) <= {ord("z")}
+    # twin: a size the zip cannot shrink to leaves it as it is, unpadded
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"result_size": 10})
+    body = sim.muse(result_path("run"))[2]
+    assert len(body) > 10 and zip_of(body).namelist() == RUN_ZIP_MEMBERS
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"result_size": None})
+    assert zip_of(sim.muse(result_path("run"))[2]).namelist() == RUN_ZIP_MEMBERS
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def test_muse_big_result_is_streamed(sim):
+    size = 256 << 20
+    make_result_run(sim, returned_type="run.zip", result_size=size)
+    before = peak_rss_kib(sim.proc.pid)
+    conn = sim.connect("muse")
+    conn.request("GET", result_path("run"))
+    response = conn.getresponse()
+    assert response.headers["Content-Length"] == str(size)
+    got, tail = 0, b""
+    while chunk := response.read(1 << 20):
+        got += len(chunk)
+        tail = (tail + chunk)[-22:]
+    conn.close()
+    assert got == size and tail[:4] == b"PK\x05\x06"  # the end record closes it
+    assert peak_rss_kib(sim.proc.pid) - before < 64 << 10  # < 64 MiB for 256 MiB sent
+
+
+def test_muse_result_content_type_control(sim):
+    make_result_run(sim, returned_type="stdout.txt", result_content_type="application/octet-stream")
+    status, headers, body = sim.muse(result_path("run"))
+    assert (status, headers["Content-Type"], body) == (200, "application/octet-stream", b"59.0\n")
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"result_content_type": ""})
+    status, headers, body = sim.muse(result_path("run"))
+    assert (status, headers.get("Content-Type"), body) == (200, None, b"59.0\n")
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", {"result_content_type": None})
+    assert sim.muse(result_path("run"))[1]["Content-Type"] == "text/plain"
+
+
+@pytest.mark.parametrize("fields", [
+    {"todownload": "maybe"}, {"todownload": 1}, {"result_size": -1}, {"result_size": 1.5},
+    {"result_size": (1 << 31) + 1}, {"result_content_type": 3}, {"stdout_b64": "***"},
+    {"stdout": "a", "stdout_b64": "YQ=="}, {"request": [], "todownload": True},
+])
+def test_control_rejects_bad_result_fields(sim, fields):
+    make_result_run(sim)
+    sim.control("muse", "POST", f"runs/sw_example/{RESULT_KEY}", fields, expect=400)
+    sim.control("muse", "POST", "runs", {"name": "sw_example", "key": "k", **fields}, expect=400)
+    assert sim.control("muse", "GET", f"runs/sw_example/{RESULT_KEY}")["stdout"] == "59.0\n"
 
 
 # ---------------------------------------------------------------- Bacalhau control
