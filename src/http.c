@@ -198,7 +198,12 @@ static CURL *handle_get(struct http *h)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "jobfs/" JOBFS_VERSION);
+#if HAVE_CURLOPT_PROTOCOLS_STR
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+        /* before curl 7.85 (Debian 11 has 7.74); deprecated, so newer ones use _STR */
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);

