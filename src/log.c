@@ -38,6 +38,7 @@ static bool stderr_is_journal(void)
         return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+static void vlog(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void vlog(enum log_level lvl, const char *fmt, va_list ap)
 {
         static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -90,6 +91,11 @@ int log_errno(int r, const char *fmt, ...)
         /* strerror_r, GNU form: strerror() is not thread-safe */
         log_msg(LOG_LVL_ERROR, "%s: %s", msg, strerror_r(r < 0 ? -r : r, err, sizeof(err)));
         return r;
+}
+
+void log_limit_init(struct log_limit *l, double interval, unsigned burst)
+{
+        *l = (struct log_limit)LOG_LIMIT_INIT(interval, burst);
 }
 
 bool log_limit_check(struct log_limit *l, double now, unsigned *ret_held)

@@ -48,6 +48,9 @@ struct log_limit {
 #define LOG_LIMIT_INIT(interval_s, burst_n) \
         { .interval = (interval_s), .burst = (burst_n), .lock = PTHREAD_MUTEX_INITIALIZER }
 
+/* The same for a struct log_limit inside an allocated object. Nothing to free. */
+void log_limit_init(struct log_limit *l, double interval, unsigned burst);
+
 /* Whether a line may be written at time now (s, monotonic). When it may and
  * lines were held back before it, *ret_held is their number, else 0. */
 bool log_limit_check(struct log_limit *l, double now, unsigned *ret_held);

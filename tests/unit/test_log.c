@@ -245,7 +245,9 @@ static void test_limit_window(void)
         CHECK(log_limit_check(&l, 110.1, &held));
         CHECK_INT_EQ(held, 0);
         /* control: spaced out by the interval, nothing is ever held back */
-        struct log_limit m = LOG_LIMIT_INIT(1.0, 1);
+        struct log_limit m;
+
+        log_limit_init(&m, 1.0, 1);
         bool all = true;
 
         for (int i = 0; i < 100; i++)
