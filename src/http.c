@@ -313,6 +313,15 @@ static int build_headers(const struct http_request *req, struct curl_slist **ret
         return 0;
 }
 
+/* The transfer's duration, DNS and connect included, for debug lines. */
+static double elapsed_ms(CURL *c)
+{
+        double s = 0;
+
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &s);
+        return s * 1000;
+}
+
 int http_send(struct http *h, const struct http_request *req, struct http_reply *ret)
 {
         struct transfer t = { .h = h, .fn = req->on_chunk, .ctx = req->ctx,
@@ -351,7 +360,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         rc = curl_easy_perform(c);
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
-                log_debug("%s %s: %s", req->method, req->url, curl_easy_strerror(rc));
+                log_debug("%s %s: %s after %.0f ms", req->method, req->url, curl_easy_strerror(rc),
+                          elapsed_ms(c));
                 goto out;
         }
         {
@@ -368,7 +378,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
                 goto out;
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
-        log_debug("%s %s: %ld, %zu bytes", req->method, req->url, ret->status, t.len);
+        log_debug("%s %s: %ld, %zu bytes in %.0f ms", req->method, req->url, ret->status, t.len,
+                  elapsed_ms(c));
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;
