@@ -7,6 +7,7 @@ PKGS=(
   libfuse3-dev fuse3 libcurl4-openssl-dev libjson-c-dev
   python3 python3-pytest python3-watchdog inotify-tools entr curl jq openssl unzip
   clang libclang-rt-14-dev
+  nginx-light
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,9 +2,13 @@
 # The whole test suite, as CI runs it: dependencies, a warnings-as-errors
 # build, unit + integration tests, then the same suite again under
 # AddressSanitizer and UndefinedBehaviorSanitizer, then each libFuzzer
-# harness for FUZZ_SECONDS (default 60) under ASan+UBSan.
+# harness for FUZZ_SECONDS (default 60) under ASan+UBSan, then the Debian
+# package (built, lintian, installed, mounted with, removed: ~20 s) and the
+# Debian 11 and 13 chroots (build, unit tests, mount smoke test: ~2 min the
+# first time, for debootstrap, ~10 s once build-chroots/ exists).
 #   contrib/test.sh            everything
-#   contrib/test.sh --quick    the plain build only (no sanitizer or fuzz pass)
+#   contrib/test.sh --quick    the plain build only (no sanitizer, fuzz,
+#                              package or chroot pass)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 contrib/install-deps.sh
@@ -45,6 +49,17 @@ if [ "${1:-}" != "--quick" ]; then
 
   echo "== fuzz the reply parsers and name checks (${FUZZ_SECONDS:-60} s each)"
   FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh
+
+  # each script closes with one "N passed, M failed" line: the one counted
+  echo "== the Debian package: build, lintian, apt-get install, mount, remove"
+  contrib/build-deb.sh --test 2>&1 | tee build/deb.log
+  tail -n1 build/deb.log >build/deb.tally
+  tally build/deb.tally
+
+  echo "== Debian 11 (libfuse 3.10) and 13 (libfuse 3.17) chroots"
+  contrib/portability.sh 2>&1 | tee build/portability.log
+  tail -n1 build/portability.log >build/portability.tally
+  tally build/portability.tally
 fi
 echo "== totals (unit checks and pytest cases, every pass)"
 echo "$passed passed, $failed failed"

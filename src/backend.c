@@ -17,6 +17,8 @@ int backend_alloc(const struct backend_ops *ops, struct http *http, const char *
         if (!b)
                 return -ENOMEM;
         pthread_mutex_init(&b->lock, NULL);
+        /* a flapping server gave 2,513 lines in 3 minutes; this caps it at 30 */
+        log_limit_init(&b->outage_log, 60.0, 10);
         b->ops = ops;
         b->http = http;
         b->base_url = strdup(base_url);
@@ -87,10 +89,11 @@ void backend_note(struct backend *b, int r, const char *what)
                 b->health.down = now_down;
         pthread_mutex_unlock(&b->lock);
         if (now_down && !was_down)
-                log_warn("%s endpoint %s is unreachable (%s): %s", b->ops->name, b->shown_url,
-                         what, strerror_r(-r, err, sizeof(err)));
+                log_limited(&b->outage_log, LOG_LVL_WARN, "%s endpoint %s is unreachable (%s): %s",
+                            b->ops->name, b->shown_url, what, strerror_r(-r, err, sizeof(err)));
         else if (!now_down && was_down && r != -ECANCELED)
-                log_warn("%s endpoint %s is back", b->ops->name, b->shown_url);
+                log_limited(&b->outage_log, LOG_LVL_WARN, "%s endpoint %s is back", b->ops->name,
+                            b->shown_url);
 }
 
 void backend_health_get(struct backend *b, struct backend_health *ret)

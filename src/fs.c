@@ -242,7 +242,9 @@ static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse
         /* the kernel's pages are still right unless the content changed since
          * they were read; a change also bumps mtime (auto_inval_data) */
         fi->keep_cache = tree_kernel_copy_valid(n);
-        fi->noflush = 1;        /* nothing to flush: close needs no round trip */
+#if HAVE_FUSE_NOFLUSH
+        fi->noflush = 1;        /* nothing to flush: close needs no round trip (3.11+) */
+#endif
         if (node_role(n) == ROLE_STATUS)
                 fi->direct_io = 1;      /* rendered anew each time: no page cache */
         return 0;

@@ -204,7 +204,12 @@ static CURL *handle_get(struct http *h)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "jobfs/" JOBFS_VERSION);
+#if HAVE_CURLOPT_PROTOCOLS_STR
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+        /* before curl 7.85 (Debian 11 has 7.74); deprecated, so newer ones use _STR */
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -314,6 +319,15 @@ static int build_headers(const struct http_request *req, struct curl_slist **ret
         return 0;
 }
 
+/* The transfer's duration, DNS and connect included, for debug lines. */
+static double elapsed_ms(CURL *c)
+{
+        double s = 0;
+
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &s);
+        return s * 1000;
+}
+
 int http_send(struct http *h, const struct http_request *req, struct http_reply *ret)
 {
         struct transfer t = { .h = h, .fn = req->on_chunk, .ctx = req->ctx,
@@ -359,7 +373,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         }
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
-                log_debug("%s %s: %s", req->method, req->url, curl_easy_strerror(rc));
+                log_debug("%s %s: %s after %.0f ms", req->method, req->url, curl_easy_strerror(rc),
+                          elapsed_ms(c));
                 goto out;
         }
         {
@@ -376,7 +391,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
                 goto out;
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
-        log_debug("%s %s: %ld, %zu bytes", req->method, req->url, ret->status, t.len);
+        log_debug("%s %s: %ld, %zu bytes in %.0f ms", req->method, req->url, ret->status, t.len,
+                  elapsed_ms(c));
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;

@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include "jobfs/fs.h"
+#include "jobfs/fuseloop.h"
 #include "jobfs/jobfs.h"
 #include "jobfs/log.h"
 #include "jobfs/options.h"
+#include "jobfs/sdnotify.h"
 
 struct signal_ctx {
         struct jobfs *fs;
@@ -53,6 +55,7 @@ static void *signal_main(void *arg)
                         continue;
                 }
                 log_info("signal %d: unmounting", sig);
+                sdnotify_send("STOPPING=1");
                 jobfs_stop(ctx->fs);
                 fuse_session_exit(ctx->fs->se);
                 pthread_kill(ctx->main_thread, SIGUSR1);
@@ -88,7 +91,6 @@ static int add_args(struct fuse_args *args, const struct options *opts)
 static int run(struct options *opts)
 {
         struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-        struct fuse_loop_config *loop = NULL;
         struct signal_ctx sctx = { 0 };
         struct jobfs *fs = NULL;
         pthread_t sig_thread;
@@ -140,13 +142,9 @@ static int run(struct options *opts)
         }
         log_info("mounted on %s (bacalhau %s, muse %s)", opts->mountpoint, opts->bacalhau_url,
                  opts->muse_url);
-        loop = fuse_loop_cfg_create();
-        if (!loop) {
-                r = 1;
-                goto out;
-        }
-        fuse_loop_cfg_set_max_threads(loop, 64);       /* readers may wait on the network */
-        r = fuse_session_loop_mt(fs->se, loop) < 0 ? 1 : 0;
+        sdnotify_send("READY=1");      /* Type=notify units: mounted, threads up */
+        r = fuseloop_run(fs->se, 64) < 0 ? 1 : 0;     /* readers may wait on the network */
+        sdnotify_send("STOPPING=1");
 out:
         /* the loop ended by itself (an unmount, or an error): unmount first,
          * so a replay's syscall on the mount fails instead of waiting for a
@@ -165,7 +163,6 @@ out:
                 fuse_session_unmount(fs->se);
         if (fs->se)
                 fuse_session_destroy(fs->se);
-        fuse_loop_cfg_destroy(loop);
         fuse_opt_free_args(&args);
         jobfs_free(fs);
         return r;

@@ -233,7 +233,30 @@ static int push_fuse_arg(struct options *o, const char *arg)
         return 0;
 }
 
-/* Splits "a=1,b,c=2": ours are applied, the rest go to libfuse as -o. */
+/* Options that only mean something to mount(8), systemd or the kernel's
+ * atime handling, which mount.fuse3 may hand on (it passes what mount(8) left,
+ * and everything when called directly): libfuse refuses them as unknown, so
+ * they are dropped here. jobfs sets noatime itself; the atime ones it knows
+ * (atime, noatime) go on to libfuse. */
+static bool fstab_only(const char *tok)
+{
+        static const char *const names[] = {
+                "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group",
+                "_netdev", "nofail", "relatime", "norelatime", "strictatime", "nostrictatime",
+                "lazytime", "nolazytime", "diratime", "nodiratime", "iversion", "noiversion",
+                "mand", "nomand", "silent", "loud",
+        };
+
+        if (strncmp(tok, "x-", 2) == 0 || strncmp(tok, "comment=", 8) == 0)
+                return true;    /* x-systemd.automount, x-gvfs-show, comment=systemd.xxx */
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+                if (strcmp(tok, names[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* Splits "a=1,b,c=2": ours are applied, fstab-only ones dropped, the rest go
+ * to libfuse as -o. */
 static int parse_mount_opts(struct options *o, const char *list)
 {
         char *copy = strdup(list), *save = NULL;
@@ -249,6 +272,8 @@ static int parse_mount_opts(struct options *o, const char *list)
                         r = apply_opt(o, d, eq ? eq + 1 : NULL);
                 else if (strcmp(tok, "ro") == 0)
                         r = usage_error("-o ro is not supported: jobfs is always read-only to users");
+                else if (fstab_only(tok))
+                        continue;
                 else if ((r = push_fuse_arg(o, "-o")) == 0)
                         r = push_fuse_arg(o, tok);
         }

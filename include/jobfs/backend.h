@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "jobfs/log.h"
 #include "jobfs/snapshot.h"
 
 struct http;
@@ -91,6 +92,7 @@ struct backend {
         void *priv;                     /* the API module's */
         pthread_mutex_t lock;           /* protects health */
         struct backend_health health;
+        struct log_limit outage_log;    /* "unreachable"/"is back": 10 lines a minute */
 };
 
 /* For API modules: allocates a backend with ops and base_url (copied), the

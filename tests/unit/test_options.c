@@ -272,6 +272,29 @@ static void test_mount_options(void)
                 CHECK_INT_EQ(o.fuse_argc, 1);
         }
         options_free(&o);
+        /* what mount(8) and mount.fuse3 hand on from an fstab line: the
+         * fstab-only options are dropped, the kernel's flags go to libfuse */
+        if (CHECK_INT_EQ(parse(&o, "jobfs", mnt, "-o", "rw,defaults,noauto,_netdev,nofail,user,users,"
+                               "x-systemd.automount,x-systemd.idle-timeout=600,comment=x,relatime,"
+                               "lazytime,ttl=2,nosuid,nodev", NULL), OPTIONS_RUN)) {
+                CHECK(o.ttl == 2.0);
+                if (CHECK_INT_EQ(o.fuse_argc, 7)) {
+                        CHECK_STR_EQ(o.fuse_argv[2], "rw");
+                        CHECK_STR_EQ(o.fuse_argv[4], "nosuid");
+                        CHECK_STR_EQ(o.fuse_argv[6], "nodev");
+                }
+        }
+        options_free(&o);
+        /* control twin: names that only look alike are libfuse's to judge */
+        if (CHECK_INT_EQ(parse(&o, "-o", "xsystemd,default,netdev,commentx", mnt, NULL), OPTIONS_RUN)) {
+                if (CHECK_INT_EQ(o.fuse_argc, 9)) {
+                        CHECK_STR_EQ(o.fuse_argv[2], "xsystemd");
+                        CHECK_STR_EQ(o.fuse_argv[4], "default");
+                        CHECK_STR_EQ(o.fuse_argv[6], "netdev");
+                        CHECK_STR_EQ(o.fuse_argv[8], "commentx");
+                }
+        }
+        options_free(&o);
         /* a mount-option value with an underscore is kept whole */
         if (CHECK_INT_EQ(parse(&o, "-o", "cacert=/etc/ssl/ca_bundle.pem", mnt, NULL), OPTIONS_RUN))
                 CHECK_STR_EQ(o.cacert, "/etc/ssl/ca_bundle.pem");
