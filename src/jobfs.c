@@ -38,6 +38,13 @@ int jobfs_new(const struct options *opts, struct jobfs **ret)
                 .insecure = opts->insecure,
                 .cacert = opts->cacert,
         };
+        struct bacalhau_config bc = {
+                .url = opts->bacalhau_url,
+                .client_id = opts->client_id,
+                .api = (enum bacalhau_api)opts->bacalhau_api,
+                .namespace = opts->namespace,
+                .token_file = opts->bacalhau_token_file,
+        };
         struct jobfs *fs = calloc(1, sizeof(*fs));
         int r;
 
@@ -46,7 +53,7 @@ int jobfs_new(const struct options *opts, struct jobfs **ret)
         fs->opts = opts;
         fs->started = cache_now();
         r = http_new(&hc, &fs->http);
-        r = r ? r : bacalhau_backend_new(fs->http, opts->bacalhau_url, opts->client_id, &fs->bacalhau);
+        r = r ? r : bacalhau_backend_new(fs->http, &bc, &fs->bacalhau);
         r = r ? r : muse_backend_new(fs->http, opts->muse_url, &fs->muse);
         r = r ? r : tree_new(!opts->no_notify, &fs->tree);
         r = r ? r : cache_new(fs->tree, opts->ttl, opts->max_stale, opts->cache_max, &fs->cache);
