@@ -542,7 +542,10 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
                 if (r < 0)
                         return r;
                 if (ret->status != 404 || mode != PATH_UNKNOWN) {
-                        if (mode == PATH_UNKNOWN) {
+                        /* only an answer of the endpoint itself (200, or its 400/500
+                         * errors) tells the path: a proxy's 401 or 503 does not */
+                        if (mode == PATH_UNKNOWN &&
+                            (ret->status == 200 || ret->status == 400 || ret->status == 500)) {
                                 __atomic_store_n(&bc->mode, m, __ATOMIC_RELEASE);
                                 if (m == PATH_LEGACY)
                                         log_info("bacalhau: %s has no /requester/ paths; using /%s",
