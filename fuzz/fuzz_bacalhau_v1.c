@@ -17,6 +17,7 @@
 #include "fuzz_common.h"
 #include "jobfs/backend.h"
 #include "jobfs/bacalhau_v1.h"
+#include "jobfs/bacalhau_v1_job.h"
 
 static bool parse_errno_ok(int r)
 {

@@ -27,7 +27,7 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 
 # What the parsers need, and nothing that pulls in libfuse. jsonscan (the
 # streaming list scanner) is linked once it exists.
-srcs=${FUZZ_SRCS:-"snapshot blob jsonutil bacalhau bacalhau_v1 bacalhau_orch bacalhau_auth muse backend log http"}
+srcs=${FUZZ_SRCS:-"snapshot blob jsonutil bacalhau bacalhau_v1 bacalhau_v1_job bacalhau_orch bacalhau_auth muse backend log http"}
 [ -n "${FUZZ_SRCS:-}" ] || [ ! -f src/jsonscan.c ] || srcs="$srcs jsonscan"
 # The quotes around fuzz are meant literally: the macro is a C string.
 # shellcheck disable=SC2089

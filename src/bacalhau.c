@@ -2,7 +2,9 @@
  * (v0.3) and shared/api/bacalhau-v1.md (v1, and how to tell them apart).
  *
  * This file holds the v0.3 client and the choice between it and the v1 one
- * (bacalhau_orch.c). Quirks kept on purpose: the v0.3 200 reply is
+ * (bacalhau_orch.c). It is over 800 lines because both are the one backend
+ * jobs/ has: the v0.3 parsers (~550 lines) and the detection that picks
+ * them (~200); everything of v1 lives in its own modules. Quirks kept on purpose: the v0.3 200 reply is
  * text/plain (so the content type is not checked), and an unknown job is a
  * 500 whose plain-text body starts with "Job not found", which we turn into
  * ENOENT.

@@ -13,6 +13,7 @@
 
 #include "jobfs/backend.h"
 #include "jobfs/bacalhau_v1.h"
+#include "jobfs/bacalhau_v1_job.h"
 #include "jobfs/http.h"
 #include "jobfs/log.h"
 

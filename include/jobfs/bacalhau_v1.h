@@ -1,18 +1,12 @@
-/* bacalhau_v1: the wire format of Bacalhau's v1 orchestrator API (v1.0.4+).
+/* bacalhau_v1: the wire format of Bacalhau's v1 orchestrator API (v1.0.4+),
+ * but for the job directory (bacalhau_v1_job.h).
  *
  * Owns what changes from release to release: the version reply and the
  * eras it implies, the execution state numbering (renumbered in v1.5.2: 7
- * was Completed and became Publishing), the key spellings (RunOutput's
- * stdout/Stdout, the lone lower-case stderr; list keys Jobs/Items), the two
- * error shapes, and the job directory built from a job's replies:
- *   name namespace type state message created modified job.json state.json
- *   history (one "TIME\tTOPIC\tMESSAGE" line per event)
- *   NODE/N/   N = 0 for the newest execution on NODE, 1 the one before...:
- *             id state desired_state message stdout stderr stdouttruncated
- *             stderrtruncated runnerError exitCode (Completed only)
- *             result_type and the published result's Params (CID, URL...)
- * Timestamps are int64 nanoseconds, read as integers, never as doubles.
- * No I/O here: bacalhau_orch.c makes the requests.
+ * was Completed and became Publishing), job list pages (Jobs or Items,
+ * NextToken) scanned as they stream, and the two error shapes. Timestamps
+ * are int64 nanoseconds, read as integers, never as doubles. No I/O here:
+ * bacalhau_orch.c makes the requests.
  */
 #pragma once
 #include <stdbool.h>
@@ -43,27 +37,6 @@ const char *bacalhau_v1_exec_state(const struct bacalhau_v1_version *v, int64_t 
 /* The change signature of a job in the state (Revision, ModifyTime): list
  * entries and fetches compute the same one. */
 uint64_t bacalhau_v1_sig(int64_t revision, int64_t modify_ns);
-
-/* A job directory, built from GET .../jobs/{id} (maybe with
- * include=executions,history), then any separate executions reply and
- * history pages. */
-struct bacalhau_v1_job;
-int bacalhau_v1_job_new(const struct bacalhau_v1_version *v, struct bacalhau_v1_job **ret);
-void bacalhau_v1_job_free(struct bacalhau_v1_job *j);          /* NULL-safe */
-int bacalhau_v1_job_add_job(struct bacalhau_v1_job *j, const char *body, size_t len);
-int bacalhau_v1_job_add_executions(struct bacalhau_v1_job *j, const char *body, size_t len);
-/* A history page; the first replaces the one include=history brought.
- * *ret_items: its items; *ret_token: its NextToken (borrowed until the
- * next call or the free; NULL when empty). */
-int bacalhau_v1_job_add_history(struct bacalhau_v1_job *j, const char *body, size_t len,
-                                size_t *ret_items, const char **ret_token);
-/* After add_job: the job's full ID (borrowed until free), and how many
- * history items came with it. */
-const char *bacalhau_v1_job_id(const struct bacalhau_v1_job *j);
-size_t bacalhau_v1_job_history_items(const struct bacalhau_v1_job *j);
-/* Builds the item; ret->name is set when the job's ID is not key (a short
- * id or name the server resolved). Caller clears ret. */
-int bacalhau_v1_job_finish(struct bacalhau_v1_job *j, const char *key, struct backend_item *ret);
 
 /* One page of GET .../jobs, scanned as it streams (feed is an http_chunk_fn). */
 struct bacalhau_v1_entry {

@@ -1,5 +1,6 @@
-/* Unit tests of the Bacalhau v1 wire format (bacalhau_v1.c) and credentials
- * (bacalhau_auth.c), one section per era of shared/api/bacalhau-v1.md.
+/* Unit tests of the Bacalhau v1 wire format (bacalhau_v1.c, the job
+ * directory of bacalhau_v1_job.c) and credentials (bacalhau_auth.c), one
+ * section per era of shared/api/bacalhau-v1.md.
  *
  * Fixtures (tests/fixtures/bacalhau-v1-*.json) are the replies of that file:
  * section 10(a), the docs' v1.1 example (pretty-printed, as echo's debug mode
@@ -23,6 +24,7 @@
 #include "jobfs/backend.h"
 #include "jobfs/bacalhau_auth.h"
 #include "jobfs/bacalhau_v1.h"
+#include "jobfs/bacalhau_v1_job.h"
 #include "jobfs/log.h"
 
 #define JOB_A "j-412c34b4-da77-4a46-886c-76e03615a04e"
