@@ -28,7 +28,9 @@ if [ -f "$STATE/sim.pid" ] && kill -0 "$(cat "$STATE/sim.pid")" 2>/dev/null; the
   echo "simulators already running (pid $(cat "$STATE/sim.pid"))"
 else
   rm -f "$STATE/ports.json"
-  /usr/bin/python3 tests/sim/jobsim.py --scenario demo --bacalhau-port 1234 --muse-port 8000 \
+  # Bacalhau as people run it today: the v1 orchestrator API of v1.9.3
+  /usr/bin/python3 tests/sim/jobsim.py --scenario demo --bacalhau-version v1.9.3 \
+    --bacalhau-port 1234 --muse-port 8000 \
     --ports-file "$STATE/ports.json" >"$STATE/sim.log" 2>&1 &
   echo $! >"$STATE/sim.pid"
   for _ in $(seq 100); do [ -s "$STATE/ports.json" ] && break; sleep 0.1; done
@@ -38,11 +40,12 @@ grep -q " $MNT fuse" /proc/mounts || build/jobfs "$MNT"
 
 cat <<MSG
 
-jobfs is mounted on $MNT (simulators: Bacalhau http://127.0.0.1:1234, muse http://127.0.0.1:8000/api/).
+jobfs is mounted on $MNT (simulators: Bacalhau v1.9.3 http://127.0.0.1:1234, muse http://127.0.0.1:8000/api/).
 Try:
-  ls $MNT/jobs/                                  # Bacalhau jobs (POST /requester/list)
-  cat $MNT/jobs/*/state                          # job summary states
-  grep -r . $MNT/jobs/9304c616-291f-41ad-b862-54e133c0149e/ | head
+  ls $MNT/jobs/                                  # Bacalhau jobs (GET /api/v1/orchestrator/jobs)
+  cat $MNT/jobs/*/state                          # job states
+  grep -r . $MNT/jobs/j-1efa8fb5-a3ce-4c15-8660-e6c5cd4fe981/ | head
+  tail -f $MNT/jobs/j-de300000-0000-4000-8000-000000000001/history   # a job as it runs
   ls $MNT/software/ $MNT/software/sw_example/58ae6cea-df31-4059-9466-b817c337985d/
   cat $MNT/software/sw_example/58ae6cea-df31-4059-9466-b817c337985d/stdout
   inotifywait -m -r $MNT/jobs/                   # watch jobs change (Ctrl-C to stop)

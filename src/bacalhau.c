@@ -1,17 +1,26 @@
-/* bacalhau: see include/jobfs/bacalhau.h; API facts in shared/api/bacalhau.md.
+/* bacalhau: see include/jobfs/bacalhau.h; API facts in shared/api/bacalhau.md
+ * (v0.3) and shared/api/bacalhau-v1.md (v1, and how to tell them apart).
  *
- * Quirks kept on purpose: the 200 reply is text/plain (so the content type is
- * not checked), and an unknown job is a 500 whose plain-text body starts with
- * "Job not found", which we turn into ENOENT.
+ * This file holds the v0.3 client and the choice between it and the v1 one
+ * (bacalhau_orch.c). It is over 800 lines because both are the one backend
+ * jobs/ has: the v0.3 parsers (~550 lines) and the detection that picks
+ * them (~200); everything of v1 lives in its own modules. Quirks kept on purpose: the v0.3 200 reply is
+ * text/plain (so the content type is not checked), and an unknown job is a
+ * 500 whose plain-text body starts with "Job not found", which we turn into
+ * ENOENT.
  */
 #include "jobfs/bacalhau.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jobfs/backend.h"
+#include "jobfs/bacalhau_auth.h"
+#include "jobfs/bacalhau_orch.h"
+#include "jobfs/bacalhau_v1.h"
 #include "jobfs/http.h"
 #include "jobfs/jsonscan.h"
 #include "jobfs/jsonutil.h"
@@ -23,10 +32,21 @@
 #define LIST_REPLY_MAX ((size_t)1 << 30)
 
 enum path_mode { PATH_UNKNOWN, PATH_REQUESTER, PATH_LEGACY };
+enum api_kind { KIND_UNKNOWN, KIND_V0, KIND_V1 };
 
 struct bacalhau {
         int mode;               /* enum path_mode, atomic */
         char *client_id;        /* owned, may be NULL */
+        enum bacalhau_api forced;
+        struct bacalhau_auth auth;      /* owned; its header goes in headers[0] */
+        const char *headers[2];         /* NULL-terminated, for http_send */
+        struct bacalhau_orch *orch;     /* owned: the v1 client */
+        pthread_mutex_t lock;           /* protects what follows; held while detecting */
+        enum api_kind kind;             /* what the server speaks, once detected */
+        struct bacalhau_v1_version version;
+        bool version_known;             /* version holds what the server said */
+        bool denied;                    /* the last answer was EACCES (logged once) */
+        bool gone_logged;               /* a forced v0 met a v1.5+ server's 410 */
 };
 
 /* Summary priority (shared/README.md): live states first, then final ones. */
@@ -513,13 +533,21 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
                 if (asprintf(&url, "%s/%s%s", b->base_url, m == PATH_REQUESTER ? "requester/" : "",
                              what) < 0)
                         return -ENOMEM;
-                r = fn ? http_request_stream(b->http, "POST", url, body, fn, ctx, LIST_REPLY_MAX, ret)
-                       : http_request(b->http, "POST", url, body, ret);
+                {
+                        struct http_request req = { .method = "POST", .url = url, .body = body,
+                                                    .headers = bc->headers, .on_chunk = fn,
+                                                    .ctx = ctx, .stream_max = LIST_REPLY_MAX };
+
+                        r = http_send(b->http, &req, ret);
+                }
                 free(url);
                 if (r < 0)
                         return r;
                 if (ret->status != 404 || mode != PATH_UNKNOWN) {
-                        if (mode == PATH_UNKNOWN) {
+                        /* only an answer of the endpoint itself (200, or its 400/500
+                         * errors) tells the path: a proxy's 401 or 503 does not */
+                        if (mode == PATH_UNKNOWN &&
+                            (ret->status == 200 || ret->status == 400 || ret->status == 500)) {
                                 __atomic_store_n(&bc->mode, m, __ATOMIC_RELEASE);
                                 if (m == PATH_LEGACY)
                                         log_info("bacalhau: %s has no /requester/ paths; using /%s",
@@ -557,14 +585,21 @@ static char *request_body(struct backend *b, const char *key, const char *value)
 }
 
 /* A non-200 reply: 500 "Job not found. ID: x" is ENOENT, the rest by status. */
-static int reply_errno(const struct http_reply *rep)
+static int reply_errno(struct backend *b, const struct http_reply *rep)
 {
+        struct bacalhau *bc = b->priv;
+
         if (rep->status == 500 && rep->body && strncmp(rep->body, "Job not found", 13) == 0)
                 return -ENOENT;
+        if (rep->status == 410 && !bc->gone_logged) {
+                bc->gone_logged = true;         /* a benign race: at worst two lines */
+                log_warn("bacalhau: %s answers 410 Gone to the v0.3 API: it is v1.5 or later; "
+                         "drop --bacalhau-api=v0", b->base_url);
+        }
         return http_status_errno(rep->status);
 }
 
-static int bacalhau_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
+static int v0_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
 {
         struct http_reply rep = { 0 };
         char *body = request_body(b, "job_id", keys[0]);
@@ -575,14 +610,13 @@ static int bacalhau_fetch(struct backend *b, const char *const keys[], struct ba
         r = post_endpoint(b, "states", body, NULL, NULL, &rep);
         if (r >= 0)
                 r = rep.status == 200 ? bacalhau_parse_states(rep.body, rep.len, ret)
-                                      : reply_errno(&rep);
-        backend_note(b, r, "states");
+                                      : reply_errno(b, &rep);
         http_reply_clear(&rep);
         free(body);
         return r;
 }
 
-static int bacalhau_list(struct backend *b, struct backend_list *ret)
+static int v0_list(struct backend *b, struct backend_list *ret)
 {
         struct http_reply rep = { 0 };
         struct list_ids l = { 0 };
@@ -594,22 +628,204 @@ static int bacalhau_list(struct backend *b, struct backend_list *ret)
         if (r >= 0)
                 r = post_endpoint(b, "list", body, feed_list, js, &rep);
         if (r >= 0)
-                r = rep.status == 200 ? list_finish(js, &l, ret)
-                                      : http_status_errno(rep.status);
+                r = rep.status == 200 ? list_finish(js, &l, ret) : reply_errno(b, &rep);
         backend_list_clear(&l.out);
         jsonscan_free(js);
-        backend_note(b, r, "list");
         http_reply_clear(&rep);
         free(body);
         return r;
+}
+
+/* ---- which API: detection ------------------------------------------------ */
+
+/* One GET or POST to base + path, with our credentials. */
+static int request(struct backend *b, const char *method, const char *path, const char *body,
+                   struct http_reply *ret)
+{
+        struct bacalhau *bc = b->priv;
+        struct http_request req = { .method = method, .body = body, .headers = bc->headers };
+        char *url = NULL;
+        int r;
+
+        if (asprintf(&url, "%s%s", b->base_url, path) < 0)
+                return -ENOMEM;
+        req.url = url;
+        r = http_send(b->http, &req, ret);
+        free(url);
+        return r;
+}
+
+/* A dev build (v0.0.0-...) says no release: the execution numbering is
+ * read off /agent/node, which has SupportedProtocols from v1.5.2 on. */
+static void probe_numbering(struct backend *b, struct bacalhau_v1_version *v)
+{
+        struct http_reply rep = { 0 };
+
+        if (request(b, "GET", "/api/v1/agent/node", NULL, &rep) == 0 && rep.status == 200)
+                v->new_numbers = rep.body && strstr(rep.body, "\"SupportedProtocols\"");
+        http_reply_clear(&rep);
+}
+
+/* v0.3's POST /version, for .jobfs/status only: any failure is ignored. */
+static void probe_v0_version(struct backend *b, struct bacalhau *bc)
+{
+        struct http_reply rep = { 0 };
+
+        if (request(b, "POST", "/version", "{\"client_id\":\"\"}", &rep) == 0 &&
+            rep.status == 200 && bacalhau_v1_parse_version(rep.body, rep.len, &bc->version) == 0)
+                bc->version_known = true;
+        http_reply_clear(&rep);
+}
+
+/* Finds what the server speaks; bc->lock held. An answer that says
+ * nothing (5xx, garbage, no connection) is an error: not remembered. */
+static int detect(struct backend *b, struct bacalhau *bc)
+{
+        struct bacalhau_v1_version v;
+        struct http_reply rep = { 0 };
+        int r;
+
+        bc->version_known = false;
+        if (bc->forced == BACALHAU_API_V0) {
+                bc->kind = KIND_V0;
+                return 0;
+        }
+        r = request(b, "GET", "/api/v1/agent/version", NULL, &rep);
+        if (r < 0)
+                return r;
+        if (rep.status == 200 && bacalhau_v1_parse_version(rep.body, rep.len, &v) == 0) {
+                if (v.dev)
+                        probe_numbering(b, &v);
+                bc->version = v;
+                bc->version_known = true;
+                /* no v1.0.0-v1.0.3 answers here, so a release below v1.0.4 is odd */
+                bc->kind = v.dev || bacalhau_v1_at_least(&v, 1, 0, 4) ? KIND_V1 : KIND_V0;
+        } else if (rep.status == 404 && bc->forced == BACALHAU_API_AUTO) {
+                bc->kind = KIND_V0;     /* era L: Go's mux knows no /api/v1/agent */
+                probe_v0_version(b, bc);
+        } else if (bc->forced == BACALHAU_API_V1 && rep.status != 401 && rep.status != 403 &&
+                   rep.status < 500) {
+                /* forced, and no version said: read it as a current release */
+                bacalhau_v1_version_set("v0.0.0-unknown", &bc->version);
+                bc->version.new_numbers = true;
+                bc->kind = KIND_V1;
+        } else {
+                r = rep.status == 200 ? -EBADMSG
+                                      : bacalhau_v1_reply_errno(rep.status, rep.body, rep.len);
+        }
+        http_reply_clear(&rep);
+        if (r == 0 && bc->kind == KIND_V1)
+                bacalhau_orch_reset(bc->orch);  /* maybe another server than before */
+        if (r == 0)
+                log_info("bacalhau: %s speaks the %s API%s%s", b->base_url,
+                         bc->kind == KIND_V1 ? "v1 orchestrator" : "v0.3 requester",
+                         bc->version_known ? ", release " : "",
+                         bc->version_known ? bc->version.text : "");
+        return r;
+}
+
+/* The API to use now: detected on first use and after an outage. */
+static int current_api(struct backend *b, enum api_kind *ret_kind,
+                       struct bacalhau_v1_version *ret_version)
+{
+        struct bacalhau *bc = b->priv;
+        int r = 0;
+
+        pthread_mutex_lock(&bc->lock);
+        if (bc->kind == KIND_UNKNOWN)
+                r = detect(b, bc);
+        *ret_kind = bc->kind;
+        *ret_version = bc->version;
+        pthread_mutex_unlock(&bc->lock);
+        return r;
+}
+
+/* Errors that mean the server (or the way to it) went away, not an answer:
+ * whatever comes back may be another release, so detect again. */
+static bool lost_server(int r)
+{
+        return r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT || r == -EHOSTUNREACH ||
+               r == -ENETUNREACH || r == -EPROTO || r == -EAGAIN;
+}
+
+/* Bookkeeping after each fetch or list: health, the one EACCES line, and
+ * forgetting the API when the server was lost. */
+static int after(struct backend *b, int r, const char *what)
+{
+        struct bacalhau *bc = b->priv;
+        bool log_denied = false;
+
+        backend_note(b, r, what);
+        pthread_mutex_lock(&bc->lock);
+        if (r == -EACCES && !bc->denied)
+                log_denied = true;
+        if (r != -ECANCELED)
+                bc->denied = r == -EACCES;
+        if (lost_server(r))
+                bc->kind = KIND_UNKNOWN;
+        pthread_mutex_unlock(&bc->lock);
+        if (log_denied)
+                log_warn("bacalhau: %s refuses access (%s credentials): check BACALHAU_API_KEY, "
+                         "BACALHAU_API_USERNAME/PASSWORD or --bacalhau-token-file",
+                         b->base_url, bc->auth.kind);
+        return r;
+}
+
+static int bacalhau_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
+{
+        struct bacalhau *bc = b->priv;
+        struct bacalhau_v1_version v;
+        enum api_kind kind;
+        int r = current_api(b, &kind, &v);
+
+        if (r == 0)
+                r = kind == KIND_V1 ? bacalhau_orch_fetch(bc->orch, &v, keys[0], ret)
+                                    : v0_fetch(b, keys, ret);
+        return after(b, r, kind == KIND_V1 ? "job" : "states");
+}
+
+static int bacalhau_list(struct backend *b, struct backend_list *ret)
+{
+        struct bacalhau *bc = b->priv;
+        struct bacalhau_v1_version v;
+        enum api_kind kind;
+        int r = current_api(b, &kind, &v);
+
+        if (r == 0)
+                r = kind == KIND_V1 ? bacalhau_orch_list(bc->orch, &v, ret) : v0_list(b, ret);
+        return after(b, r, kind == KIND_V1 ? "jobs" : "list");
+}
+
+/* .jobfs/status lines: the API, the release and its era, how we log in
+ * (the kind of credentials, never them). */
+static void bacalhau_status(struct backend *b, FILE *f)
+{
+        struct bacalhau *bc = b->priv;
+        const char *forced = bc->forced == BACALHAU_API_AUTO ? "" : "forced, ";
+
+        pthread_mutex_lock(&bc->lock);
+        if (bc->kind == KIND_UNKNOWN)
+                fprintf(f, "api: not detected yet\n");
+        else if (bc->version_known || bc->kind == KIND_V1)
+                fprintf(f, "api: %s (%s%s, era %s)\n", bc->kind == KIND_V1 ? "v1" : "v0", forced,
+                        bc->version.text,
+                        bc->kind == KIND_V1 ? bacalhau_v1_era(&bc->version) : "L");
+        else
+                fprintf(f, "api: v0 (%slegacy requester API, era L)\n", forced);
+        pthread_mutex_unlock(&bc->lock);
+        fprintf(f, "auth: %s\n", bc->auth.kind);
 }
 
 static void bacalhau_free(struct backend *b)
 {
         struct bacalhau *bc = b->priv;
 
-        if (bc)
-                free(bc->client_id);
+        if (!bc)
+                return;
+        bacalhau_orch_free(bc->orch);
+        bacalhau_auth_clear(&bc->auth);
+        pthread_mutex_destroy(&bc->lock);
+        free(bc->client_id);
         free(bc);
 }
 
@@ -619,10 +835,11 @@ static const struct backend_ops bacalhau_ops = {
         .depth = 1,
         .fetch = bacalhau_fetch,
         .list = bacalhau_list,
+        .status = bacalhau_status,
         .free = bacalhau_free,
 };
 
-int bacalhau_backend_new(struct http *http, const char *url, const char *client_id,
+int bacalhau_backend_new(struct http *http, const struct bacalhau_config *cfg,
                          struct backend **ret)
 {
         struct backend *b = NULL;
@@ -630,17 +847,30 @@ int bacalhau_backend_new(struct http *http, const char *url, const char *client_
         size_t len;
         int r;
 
-        r = backend_alloc(&bacalhau_ops, http, url, &b);
+        r = backend_alloc(&bacalhau_ops, http, cfg->url, &b);
         if (r < 0)
                 return r;
         b->priv = bc = calloc(1, sizeof(*bc));
-        if (!bc || (client_id && !(bc->client_id = strdup(client_id)))) {
+        if (!bc) {
                 backend_free(b);
                 return -ENOMEM;
         }
+        pthread_mutex_init(&bc->lock, NULL);
+        bc->auth.kind = "none";
+        bc->forced = cfg->api;
         len = strlen(b->base_url);
         while (len > 0 && b->base_url[len - 1] == '/')
                 b->base_url[--len] = '\0';
+        r = bacalhau_auth_load(cfg->token_file, &bc->auth);
+        bc->headers[0] = bc->auth.header;       /* NULL: none, and the list ends there */
+        if (r == 0 && cfg->client_id && !(bc->client_id = strdup(cfg->client_id)))
+                r = -ENOMEM;
+        if (r == 0)
+                r = bacalhau_orch_new(b, cfg->namespace, bc->headers, &bc->orch);
+        if (r < 0) {
+                backend_free(b);
+                return r;
+        }
         *ret = b;
         return 0;
 }

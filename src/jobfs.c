@@ -54,7 +54,14 @@ static int add_backend(struct jobfs *fs, int (*make)(struct jobfs *, struct http
 
 static int make_bacalhau(struct jobfs *fs, struct http *h, struct backend **ret)
 {
-        return bacalhau_backend_new(h, fs->opts->bacalhau_url, fs->opts->client_id, ret);
+        const struct options *o = fs->opts;
+        struct bacalhau_config bc = {
+                .url = o->bacalhau_url, .client_id = o->client_id,
+                .api = (enum bacalhau_api)o->bacalhau_api, .namespace = o->namespace,
+                .token_file = o->bacalhau_token_file,
+        };
+
+        return bacalhau_backend_new(h, &bc, ret);
 }
 
 static int make_muse(struct jobfs *fs, struct http *h, struct backend **ret)

@@ -11,14 +11,17 @@
 #include <string.h>
 
 enum opt_type { OPT_URL, OPT_STRING, OPT_PATH, OPT_SECONDS, OPT_POS_SECONDS, OPT_RATE,
-                OPT_BYTES, OPT_COUNT, OPT_FLAG };
+                OPT_BYTES, OPT_COUNT, OPT_FLAG, OPT_CHOICE };
 
 struct opt_def {
         const char *name;       /* long form; the mount form has '_' for '-' */
         enum opt_type type;
         size_t offset;
         const char *arg, *help;
+        const char *const *choices;     /* OPT_CHOICE: the values; the int is the index */
 };
+
+static const char *const api_choices[] = { "auto", "v0", "v1", NULL };
 
 #define OFF(f) offsetof(struct options, f)
 
@@ -29,6 +32,13 @@ static const struct opt_def opt_defs[] = {
           "muse ws API root (default http://127.0.0.1:8000/api/)" },
         { "client-id", OPT_STRING, OFF(client_id), "ID",
           "Bacalhau client id whose jobs jobs/ lists (default: all jobs)" },
+        { "bacalhau-api", OPT_CHOICE, OFF(bacalhau_api), "auto|v0|v1",
+          "Bacalhau API: v0 (v0.3 requester), v1 (orchestrator, v1.0.4+) (default auto)",
+          api_choices },
+        { "namespace", OPT_STRING, OFF(namespace), "NS",
+          "Bacalhau v1 namespace whose jobs jobs/ lists (default: all namespaces)" },
+        { "bacalhau-token-file", OPT_PATH, OFF(bacalhau_token_file), "FILE",
+          "Bacalhau Bearer token, from a file only its owner may read" },
         { "ttl", OPT_SECONDS, OFF(ttl), "SECONDS",
           "how long live job data is served before a refetch (default 1)" },
         { "timeout", OPT_POS_SECONDS, OFF(timeout), "SECONDS",
@@ -195,6 +205,14 @@ static int apply_opt(struct options *o, const struct opt_def *d, const char *v)
                 if (parse_count(v, (size_t *)field, d->type == OPT_BYTES) < 0)
                         return usage_error("bad count '%s' for %s", v, d->name);
                 break;
+        case OPT_CHOICE:
+                for (int i = 0; d->choices[i]; i++) {
+                        if (strcmp(v, d->choices[i]) == 0) {
+                                *(int *)field = i;
+                                return 0;
+                        }
+                }
+                return usage_error("bad value '%s' for %s: want %s", v, d->name, d->arg);
         case OPT_FLAG:
                 break;
         }
@@ -385,6 +403,8 @@ void options_free(struct options *o)
         free(o->bacalhau_url);
         free(o->muse_url);
         free(o->client_id);
+        free(o->namespace);
+        free(o->bacalhau_token_file);
         free(o->cacert);
         free(o->mountpoint);
         for (int i = 0; i < o->fuse_argc; i++)

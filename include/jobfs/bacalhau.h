@@ -1,6 +1,14 @@
-/* bacalhau: the Bacalhau requester backend (v0.3 API), parsers exposed for tests.
+/* bacalhau: the Bacalhau backend, every release from v0.3 to v1.9, parsers
+ * of the v0.3 API exposed for tests.
  *
- * POST /requester/states (falling back to POST /states, the pre-v0.3.17 path,
+ * Which API a server speaks is found on first use, and again once it comes
+ * back after an outage (it may have been upgraded): GET /api/v1/agent/version
+ * answers from v1.0.4 on, and such a server is read through its orchestrator
+ * API (bacalhau_orch.h), even where it still has the old one; a 404 means
+ * the v0.3 requester API below (v0.3.x, v1.0.0-v1.0.3), whose release POST
+ * /version may tell. --bacalhau-api forces one. Credentials: bacalhau_auth.h.
+ *
+ * v0.3: POST /requester/states (falling back to POST /states, the pre-v0.3.17 path,
  * when the server answers 404; the working one is remembered) returns a job's
  * state per node and shard. A job directory is:
  *   state        summary (job-level State, else the first shard state found
@@ -23,9 +31,20 @@
 
 struct http;
 
-/* url: the requester's root (http://host:1234); client_id: whose jobs jobs/
- * lists, NULL for all. Caller frees with backend_free. */
-int bacalhau_backend_new(struct http *http, const char *url, const char *client_id,
+enum bacalhau_api { BACALHAU_API_AUTO, BACALHAU_API_V0, BACALHAU_API_V1 };
+
+struct bacalhau_config {
+        const char *url;                /* the server's root (http://host:1234) */
+        const char *client_id;          /* v0.3: whose jobs jobs/ lists; NULL = all */
+        enum bacalhau_api api;          /* AUTO: detected */
+        const char *namespace;          /* v1: the namespace jobs/ lists; NULL = all */
+        const char *token_file;         /* a Bearer token; NULL: the environment's
+                                         * credentials, if any (bacalhau_auth.h) */
+};
+
+/* Reads the credentials at once (a bad token file fails here: -EPERM,
+ * -EINVAL, ...). Caller frees with backend_free. */
+int bacalhau_backend_new(struct http *http, const struct bacalhau_config *cfg,
                          struct backend **ret);
 
 /* Parses a 200 reply of states; caller clears *ret with backend_item_clear. */

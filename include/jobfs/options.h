@@ -14,6 +14,9 @@ struct options {
         char *bacalhau_url;     /* owned */
         char *muse_url;         /* owned */
         char *client_id;        /* owned, NULL = none */
+        int bacalhau_api;       /* 0 auto, 1 v0, 2 v1: enum bacalhau_api's order */
+        char *namespace;        /* owned, NULL = every namespace */
+        char *bacalhau_token_file;      /* owned, NULL = none */
         char *cacert;           /* owned, NULL = system CAs */
         double ttl;             /* s, live data */
         double timeout;         /* s, one HTTP request */

@@ -586,7 +586,9 @@ def control_object(body, required=()):
     return value
 
 
-Request = namedtuple("Request", "method path body host query", defaults=("",))
+# query: the raw query string; headers: the request's (an email.message.Message).
+# Only the Bacalhau v1 simulator (bacalhau_v1.py) reads them.
+Request = namedtuple("Request", "method path body host query headers", defaults=("", None))
 
 
 # --------------------------------------------------------------------------
@@ -1634,7 +1636,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]
-        req = Request(self.command, path, body, host, query)
+        req = Request(self.command, path, body, host, query, self.headers)
         if control:
             self.send_reply(self.server.control(req, self))
         else:
@@ -1941,10 +1943,20 @@ def parse_args(argv):
                         help="delay of every API answer")
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    bacalhau_v1_module().add_arguments(parser)
     args = parser.parse_args(argv)
     if args.bulk_jobs < 0 or args.latency_ms < 0:
         parser.error("--bulk-jobs and --latency-ms must not be negative")
     return args
+
+
+def bacalhau_v1_module():
+    """The Bacalhau v1 simulator (bacalhau_v1.py, next to this file).  It
+    imports this module as `jobsim`: when this file runs as a script, that
+    name must be this very module, not a second copy."""
+    sys.modules.setdefault("jobsim", sys.modules[__name__])
+    import bacalhau_v1
+    return bacalhau_v1
 
 
 def build_stores(args):
@@ -1974,8 +1986,11 @@ def main(argv=None):
     args = parse_args(argv)
     jobs, runs = build_stores(args)
     latency = args.latency_ms / 1000
-    bacalhau = SimServer((args.bind, args.bacalhau_port),
-                         BacalhauAPI(jobs, args.bacalhau_era), latency, args.verbose)
+    if args.bacalhau_version:
+        bacalhau_api = bacalhau_v1_module().make_api(args)
+    else:
+        bacalhau_api = BacalhauAPI(jobs, args.bacalhau_era)
+    bacalhau = SimServer((args.bind, args.bacalhau_port), bacalhau_api, latency, args.verbose)
     muse = SimServer((args.bind, args.muse_port), MuseAPI(runs), latency, args.verbose)
     bacalhau.start()
     muse.start()
@@ -1983,6 +1998,8 @@ def main(argv=None):
                                "pid": os.getpid()})
     if args.scenario == "demo":
         start_demo(jobs, runs)
+        if args.bacalhau_version:
+            bacalhau_api.start_demo()
     while True:
         signal.pause()
 

@@ -367,6 +367,40 @@ static void test_usage_errors(void)
         CHECK_RUN("-o", "insecure", mnt);
 }
 
+/* The Bacalhau v1 options: a choice, a string, a path. */
+static void test_bacalhau_options(void)
+{
+        static const char *const apis[] = { "auto", "v0", "v1" };
+        struct options o;
+
+        if (CHECK_INT_EQ(parse(&o, mnt, NULL), OPTIONS_RUN)) {
+                CHECK_INT_EQ(o.bacalhau_api, 0);        /* auto */
+                CHECK(o.namespace == NULL && o.bacalhau_token_file == NULL);
+        }
+        options_free(&o);
+        for (int i = 0; i < 3; i++) {
+                char arg[32];
+
+                snprintf(arg, sizeof(arg), "--bacalhau-api=%s", apis[i]);
+                if (CHECK_INT_EQ(parse(&o, arg, mnt, NULL), OPTIONS_RUN))
+                        CHECK_INT_EQ(o.bacalhau_api, i);
+                options_free(&o);
+        }
+        if (CHECK_INT_EQ(parse(&o, "-o", "bacalhau_api=v1,namespace=team_a,bacalhau_token_file=/t",
+                               mnt, NULL), OPTIONS_RUN)) {
+                CHECK_INT_EQ(o.bacalhau_api, 2);
+                CHECK_STR_EQ(o.namespace, "team_a");
+                CHECK_STR_EQ(o.bacalhau_token_file, "/t");
+        }
+        options_free(&o);
+        CHECK_USAGE("--bacalhau-api=v2", mnt);
+        CHECK_USAGE("--bacalhau-api=V1", mnt);
+        CHECK_USAGE("--bacalhau-api=", mnt);
+        CHECK_USAGE("--namespace=", mnt);
+        CHECK_USAGE("-o", "bacalhau_token_file=", mnt);
+        CHECK_RUN("--bacalhau-api", "v0", mnt);         /* twin: a good value, apart */
+}
+
 static void test_help_version(void)
 {
         struct options o;
@@ -469,6 +503,7 @@ int main(void)
         test_underscore_in_value();
         test_mount_options();
         test_usage_errors();
+        test_bacalhau_options();
         test_help_version();
         test_mountpoint();
         rc = CHECK_DONE();
