@@ -413,7 +413,7 @@ static unsigned build_keys(const struct unit *u, const char *keys[4])
         return k;
 }
 
-static int attach_probe(struct cache *c, struct unit *u, const char *resolved);
+static int attach_probe(struct cache *c, struct unit *u, const char *resolved, struct unit **ret);
 
 static void complete_unit(struct cache *c, struct unit *u, uint64_t gen, int r,
                           struct backend_item *it, struct backend_list *l)
@@ -430,9 +430,23 @@ static void complete_unit(struct cache *c, struct unit *u, uint64_t gen, int r,
                 c->stats.dropped_results++;
         } else if (r == 0 && u->is_list) {
                 r = apply_list(c, u, l);
-        } else if (r == 0 && !u->dir && (r = attach_probe(c, u, it->name)) < 0) {
-                u->error = r;
-                u->error_at = now;
+        } else if (r == 0 && !u->dir) {
+                struct unit *to = u;
+
+                r = attach_probe(c, u, it->name, &to);
+                if (r == 0 && to != u && !to->in_flight) {
+                        r = apply_item(c, to, it->snap, it->terminal, it->sig,
+                                       to->ever_filled ? &ch : NULL);
+                        unit_settle(c, to);
+                }
+                if (r == 0 && to == u)
+                        r = apply_item(c, u, it->snap, it->terminal, it->sig, NULL);
+                if (r == 0 && to != u)
+                        r = -EEXIST;    /* this probe is done: its name is a link */
+                if (r < 0) {
+                        u->error = r;
+                        u->error_at = now;
+                }
         } else if (r == 0) {
                 out = u->ever_filled ? &ch : NULL;   /* the first fill is no change seen */
                 r = apply_item(c, u, it->snap, it->terminal, it->sig, out);
@@ -588,8 +602,10 @@ int unit_removed(struct cache *c, struct unit *u, struct changes *out)
 }
 
 /* A lookup's fetch found the job: its directory now, under the full name
- * the server resolved (a short id), with a symlink from the name asked. */
-static int attach_probe(struct cache *c, struct unit *u, const char *resolved)
+ * the server resolved (a short id), with a symlink from the name asked.
+ * *ret: the unit the data goes to: u, or the one the full name already has
+ * (the listing named it first). */
+static int attach_probe(struct cache *c, struct unit *u, const char *resolved, struct unit **ret)
 {
         struct node *parent = u->probe_parent, *n, *link;
         const char *name = resolved && strcmp(resolved, u->probe_name) != 0 &&
@@ -597,8 +613,6 @@ static int attach_probe(struct cache *c, struct unit *u, const char *resolved)
         int r;
 
         n = tree_child(parent, name);
-        if (n && node_unit(n) && node_unit(n) != u)
-                return -EEXIST;         /* known under its full name already */
         if (!n) {
                 r = tree_add(c->tree, parent, name, NODE_DIR, ROLE_ITEM, &n);
                 if (r < 0)
@@ -607,10 +621,15 @@ static int attach_probe(struct cache *c, struct unit *u, const char *resolved)
         if (name != u->probe_name && !tree_child(parent, u->probe_name) &&
             tree_add(c->tree, parent, u->probe_name, NODE_LINK, ROLE_PLAIN, &link) == 0)
                 node_set_content(link, blob_new(name, strlen(name)));
+        if (node_unit(n) && node_unit(n) != u) {
+                *ret = node_unit(n);    /* known under its full name already */
+                return 0;
+        }
         probe_unlink(c, u);
         node_set_unit(n, u);
         u->dir = n;
         u->kernel = node_kernel_holds(n);
+        *ret = u;
         return 0;
 }
 
@@ -893,14 +912,13 @@ static int lookup_item(struct cache *c, struct source *src, struct node *parent,
         if (!u)
                 return n ? -ENOENT : -ENOMEM;
         r = unit_get(c, u, NEED_FRESH, who);
-        unit_settle(c, u);      /* a failed probe stays for the back-off only */
-        if (r < 0)
-                return r;
+        /* found, maybe as a link to the full name the server resolved */
         n = tree_child(parent, name);
-        if (!n || !node_visible(n))
-                return -ENOENT;
-        *ret = n;
-        return 0;
+        if (n && node_visible(n) && r != -EINTR) {
+                *ret = n;
+                return 0;
+        }
+        return r < 0 ? r : -ENOENT;
 }
 
 int cache_lookup(struct cache *c, struct node *parent, const char *name,
