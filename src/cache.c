@@ -355,10 +355,17 @@ static bool is_item_parent(const struct source *src, const struct node *dir)
 struct unit *item_unit(struct cache *c, struct node *dir)
 {
         struct unit *u = node_unit(dir);
+        struct source *src;
 
         if (u || node_role(dir) != ROLE_ITEM)
                 return u;
-        return unit_new(c, source_of(c, dir), dir);
+        src = source_of(c, dir);
+        u = unit_new(c, src, dir);
+        /* a directory without a unit comes from the listing (lookups make
+         * units at once), and the listing drops the ones it stops naming */
+        if (u && node_visible(dir) && src->list)
+                u->listed_seq = src->list_seq;
+        return u;
 }
 
 /* The unit whose data decides n: an item's, the listing of a backend root. */
@@ -686,7 +693,8 @@ static int wait_fetch(struct cache *c, struct unit *u, double deadline,
 static int unit_decide(struct cache *c, struct unit *u, enum cache_need need,
                        const struct cache_caller *who)
 {
-        double now = cache_now_of(c), start = now;
+        unsigned long seen = u->fetches_done;
+        double now = cache_now_of(c);
         int r;
 
         if (who)
@@ -694,8 +702,11 @@ static int unit_decide(struct cache *c, struct unit *u, enum cache_need need,
         for (;;) {
                 if (c->stopping)
                         return -ECANCELED;
-                if (is_fresh(u, now, c->cfg.ttl) || (u->has_data && u->fetched_at >= start)) {
-                        c->stats.hits += u->fetched_at < start;
+                /* fresh, or fetched successfully while we waited (what a TTL
+                 * of 0 asks for: one fetch per access, not an endless loop) */
+                if (is_fresh(u, now, c->cfg.ttl) ||
+                    (u->fetches_done != seen && u->has_data && u->error == 0)) {
+                        c->stats.hits += u->fetches_done == seen;
                         return 0;
                 }
                 if (in_backoff(c, u, now))
@@ -703,6 +714,10 @@ static int unit_decide(struct cache *c, struct unit *u, enum cache_need need,
                 unit_submit(c, u, LANE_READER, c->cfg.ttl);
                 if (u->has_data && need == NEED_LISTING)
                         return serve(c, u, now);        /* shown as it is, refreshed behind */
+                /* a refetch pending past the grace already: the lookup before
+                 * this stat waited it out, nobody waits twice */
+                if (u->has_data && now - u->pending_since >= STALE_GRACE)
+                        return serve(c, u, now);
                 r = wait_fetch(c, u, u->has_data ? now + STALE_GRACE : 1e18, who);
                 now = cache_now_of(c);
                 if (r == -EINTR)
@@ -899,7 +914,7 @@ static int lookup_item(struct cache *c, struct source *src, struct node *parent,
         int r;
 
         if (n && node_visible(n)) {
-                u = unit_of(c, n);
+                u = node_unit(n);
                 /* listed: it exists, its data comes when it is read */
                 if (!u || u->has_data || (u->listed_seq && u->listed_seq == src->list_seq)) {
                         *ret = n;
@@ -1093,8 +1108,9 @@ void cache_sweep(struct cache *c)
                 next = u->zombie_link.next;
                 unit_settle(c, u);
         }
-        /* past the cap, the oldest failures go even within their back-off */
-        while (c->n_probes > PROBES_FAILED_MAX) {
+        /* past the cap, the oldest failures go even within their back-off
+         * (room is left for the probe about to be made) */
+        while (c->n_probes >= PROBES_FAILED_MAX) {
                 struct unit *last = NULL;
 
                 for (struct unit *u = c->probes; u; u = u->probe_next)
