@@ -437,20 +437,25 @@ static size_t shown_size(const struct stat *st, size_t max)
 }
 
 /* One stream's share of the signature: what is shown of it (size and
- * mtime, both from the same fstat the read uses), or its absence. */
+ * mtime, both from the same fstat the read uses), or its absence. Past the
+ * cap only the size counts: what is shown has stopped changing, and a log
+ * that keeps growing must not cost a rebuild on every poll. */
 static uint64_t stream_sig(const char *stream, const struct stat *st, size_t max)
 {
         const char *path[2] = { stream, NULL };
+        uint64_t sig;
         char v[64];
 
         if (!st)
                 return backend_sig_add(0, path, 1, JSONSCAN_NULL, NULL, 0);
         path[1] = "size";
         snprintf(v, sizeof(v), "%zu", shown_size(st, max));
-        uint64_t s = backend_sig_add(0, path, 2, JSONSCAN_SCALAR, v, strlen(v));
+        sig = backend_sig_add(0, path, 2, JSONSCAN_SCALAR, v, strlen(v));
+        if (st->st_size >= 0 && (unsigned long long)st->st_size > max)
+                return sig;
         path[1] = "mtime";
         snprintf(v, sizeof(v), "%lld.%09ld", (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-        return s + backend_sig_add(0, path, 2, JSONSCAN_SCALAR, v, strlen(v));
+        return sig + backend_sig_add(0, path, 2, JSONSCAN_SCALAR, v, strlen(v));
 }
 
 uint64_t slurm_job_outputs_sig(const struct slurm_job *j, size_t out_max)
@@ -506,9 +511,10 @@ static int read_output(const struct slurm_job *j, const char *path, const char *
                 got += (size_t)n;
         }
         close(fd);
-        /* this read's sig describes these bytes (the next probe sees a
-         * file truncated meanwhile as the smaller size it now has) */
-        st.st_size = (off_t)got;
+        /* truncated meanwhile: this read's sig describes the bytes it got
+         * (the next probe sees the smaller size the file now has) */
+        if (got < want)
+                st.st_size = (off_t)got;
         *ret_sig = stream_sig(stream, &st, max);
         *ret = blob_new(buf, got);
         free(buf);

@@ -107,6 +107,10 @@ static int split_byte(struct slurm_split *s, char c)
                         s->key_len = sizeof(s->key) + 1;        /* escaped or long: not "jobs" */
                 return 0;
         }
+        /* an element of "jobs" is an object: nothing else may start there */
+        if (s->in_jobs && s->depth == 2 && c != '{' && c != ',' && c != ']' && c != ' ' &&
+            c != '\t' && c != '\n' && c != '\r')
+                return -EBADMSG;
         switch (c) {
         case '"':
                 s->in_str = true;
@@ -125,8 +129,6 @@ static int split_byte(struct slurm_split *s, char c)
                 if (s->depth == 1 && c == '[' && s->key_len == 4 && memcmp(s->key, "jobs", 4) == 0)
                         s->in_jobs = s->found_jobs = true;
                 if (s->in_jobs && s->depth == 2) {
-                        if (c != '{')
-                                return -EBADMSG;        /* a job is an object */
                         s->len = 0;
                         r = capture(s, c);
                 }

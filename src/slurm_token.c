@@ -17,9 +17,13 @@ bool slurm_token_ok(const char *s, size_t len)
 {
         if (len == 0 || len > SLURM_TOKEN_MAX)
                 return false;
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      strchr("-_.=+/", c)) || c == '\0')
                         return false;
+        }
         return true;
 }
 

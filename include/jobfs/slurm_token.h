@@ -5,8 +5,9 @@
  * lines and # comments). Like ssh with a private key, a file that its group
  * or others may access, or that belongs to another user (root aside), is
  * refused with -EACCES and one log line that says how to fix it. A token is
- * at most SLURM_TOKEN_MAX visible ASCII bytes: it goes into an HTTP header,
- * so a CR or LF in it must never get that far. Tokens are never logged.
+ * at most SLURM_TOKEN_MAX bytes of the JWT alphabet (base64url, '.', and
+ * '+/=' of plain base64): it goes into an HTTP header, so a CR, LF or space
+ * in it must never get that far. Tokens are never logged.
  */
 #pragma once
 #include <stdbool.h>
@@ -15,7 +16,7 @@
 
 #define SLURM_TOKEN_MAX 8192            /* a 22.05 token is about 150 bytes */
 
-/* Whether s is a token we may send: 1..SLURM_TOKEN_MAX bytes of 0x21-0x7e. */
+/* Whether s is a token we may send (see above). */
 bool slurm_token_ok(const char *s, size_t len);
 /* The token in a file's text; *ret: caller frees (with slurm_token_free).
  * -EINVAL when there is none, or more than one raw line. */
