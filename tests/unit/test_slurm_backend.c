@@ -419,6 +419,83 @@ out:
         free(list);
 }
 
+/* A token file is read again when it changes: a renewed token needs no
+ * remount; a file that went bad keeps the token that worked. */
+static void test_token_reload(void)
+{
+        size_t plen = 0, len = 0, one_len = 0;
+        char *ping = fixture_raw("slurm-ping.json", &plen);
+        char *list = fixture_at("slurm-jobs.json", tmpdir, &len);
+        char *one = list ? single_reply(list, len, "35", &one_len) : NULL;
+        char path[PATH_MAX + 16], *log;
+        struct backend_item it;
+        struct backend *b = NULL;
+        size_t n0;
+        FILE *f;
+
+        if (!ping || !one)
+                goto out;
+        fake_json(&srv, "/slurm/v0.0.38/ping", 200, ping, plen);
+        fake_json(&srv, "/slurm/v0.0.38/job/35", 200, one, one_len);
+        snprintf(path, sizeof(path), "%s/token", tmpdir);
+        f = fopen(path, "w");
+        if (!CHECK(f))
+                goto out;
+        fputs("SLURM_JWT=first.token.a\n", f);
+        fclose(f);
+        CHECK(chmod(path, 0600) == 0);
+        b = make("v0.0.38", path);
+        if (!b)
+                goto out;
+        n0 = fake_count(&srv);
+        CHECK_INT_EQ(fetch(b, "35", &it), 0);
+        backend_item_clear(&it);
+        CHECK_STR_EQ(fake_get(&srv, n0).token, "first.token.a");
+        /* renewed (another size, so even a coarse mtime sees it) */
+        f = fopen(path, "w");
+        if (CHECK(f)) {
+                fputs("SLURM_JWT=second.token.bb\n", f);
+                fclose(f);
+        }
+        log_max_level = LOG_LVL_INFO;
+        capture_begin();
+        CHECK_INT_EQ(fetch(b, "35", &it), 0);
+        backend_item_clear(&it);
+        CHECK_STR_EQ(fake_get(&srv, n0 + 1).token, "second.token.bb");
+        /* control: unchanged, the same token and no reading again */
+        CHECK_INT_EQ(fetch(b, "35", &it), 0);
+        backend_item_clear(&it);
+        CHECK_STR_EQ(fake_get(&srv, n0 + 2).token, "second.token.bb");
+        log = capture_end();
+        log_max_level = LOG_LVL_WARN;
+        CHECK_INT_EQ(count_lines(log, "read again"), 1);
+        free(log);
+        /* opened up to others: refused, the last good token goes on */
+        f = fopen(path, "w");
+        if (CHECK(f)) {
+                fputs("SLURM_JWT=third.token.ccc\n", f);
+                fclose(f);
+        }
+        CHECK(chmod(path, 0644) == 0);
+        capture_begin();
+        CHECK_INT_EQ(fetch(b, "35", &it), 0);
+        backend_item_clear(&it);
+        CHECK_INT_EQ(fetch(b, "35", &it), 0);
+        backend_item_clear(&it);
+        log = capture_end();
+        CHECK_STR_EQ(fake_get(&srv, n0 + 3).token, "second.token.bb");
+        CHECK_INT_EQ(count_lines(log, "chmod 600"), 1);        /* once per change */
+        CHECK(!strstr(log, "third.token"));
+        free(log);
+out:
+        backend_free(b);
+        if (ping)
+                unlink(path);
+        free(ping);
+        free(one);
+        free(list);
+}
+
 /* ---- the change feed ------------------------------------------------------------------------------ */
 
 static void check_same(const struct backend_list *a, const struct backend_list *b)
@@ -631,6 +708,7 @@ int main(void)
         test_fetch();
         test_versions();
         test_auth();
+        test_token_reload();
         test_feed();
         test_carry_cap();
         http_free(http);
