@@ -77,6 +77,8 @@ struct slurm {
         char release[32];               /* meta.Slurm.release of the ping */
         bool auth_logged, version_logged;
         unsigned long long lists_full, lists_changed, lists_unchanged;
+        size_t n_jobs;                  /* in the set, for status (which must not wait
+                                         * for a list in flight) */
         pthread_mutex_t list_lock;      /* one list at a time; protects the fields below */
         struct set set;
         bool have_list;
@@ -614,6 +616,7 @@ static int slurm_list(struct backend *b, struct backend_list *ret)
         if (full)
                 sl->last_full = sent;
         pthread_mutex_lock(&sl->lock);
+        sl->n_jobs = sl->set.n;
         if (full)
                 sl->lists_full++;
         else if (rep.status == 200)
@@ -642,11 +645,7 @@ static void slurm_status(struct backend *b, FILE *f)
 {
         struct slurm *sl = b->priv;
         char exp[32];
-        size_t jobs;
 
-        pthread_mutex_lock(&sl->list_lock);
-        jobs = sl->set.n;
-        pthread_mutex_unlock(&sl->list_lock);
         pthread_mutex_lock(&sl->lock);
         format_utc(exp, sizeof(exp), sl->token_exp);
         if (sl->api == API_UNKNOWN)
@@ -659,7 +658,7 @@ static void slurm_status(struct backend *b, FILE *f)
         fprintf(f, "user: %s\ntoken: %s%s\ntoken_expires: %s\njobs: %zu\n"
                    "lists: %llu full, %llu changed, %llu unchanged (304)\n",
                 sl->user, sl->token_file ? "file " : "$SLURM_JWT",
-                sl->token_file ? sl->token_file : "", sl->token_exp ? exp : "never", jobs,
+                sl->token_file ? sl->token_file : "", sl->token_exp ? exp : "never", sl->n_jobs,
                 sl->lists_full, sl->lists_changed, sl->lists_unchanged);
         pthread_mutex_unlock(&sl->lock);
 }
