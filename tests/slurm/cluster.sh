@@ -28,10 +28,12 @@
 #
 # Needs root (slurmd runs jobs as their users) and Debian 12's packages. The
 # daemons are started by hand, each in its foreground mode, so this works
-# without systemd, as in a container or a CI VM. Ports are picked free at
-# every `up`, so a cluster on the default ports (6817, 6818, 6820) does not
-# collide with this one. `up` on a running cluster changes nothing; `up` on a
-# stopped state directory keeps its job records (ids go on counting).
+# without systemd, as in a container or a CI VM. Ports are picked free when
+# the cluster starts, so a cluster on the default ports (6817, 6818, 6820)
+# does not collide with this one. `up` on a running cluster changes nothing;
+# on a half-running one it starts only what is missing (running jobs and
+# ports stay); on a stopped state directory it keeps the job records (ids go
+# on counting).
 set -euo pipefail
 
 DIR=${JOBFS_SLURM_DIR:-/tmp/jobfs-slurm}
@@ -47,7 +49,7 @@ DAEMONS=(munged slurmctld slurmd slurmrestd)
 # kill this script between two daemons (the daemons get SIGPIPE back).
 trap '' PIPE
 
-say() { printf 'cluster.sh: %s\n' "$*" >&2; }
+say() { printf 'cluster.sh: %s\n' "$*" >&2 || true; }
 die() { say "error: $*"; exit 1; }
 
 case $DIR in
@@ -68,7 +70,9 @@ now() { date +%s.%N; }
 # The pid this script recorded for daemon $1, or nothing.
 recorded_pid() {
         local f=$DIR/pids/$1.pid
-        [ -r "$f" ] && cat "$f" || true
+        if [ -r "$f" ]; then
+                cat "$f"
+        fi
 }
 
 # Whether pid $2 is our daemon $1, alive: its argv[0] names the program and
@@ -152,7 +156,9 @@ stop_daemons() {
         for entry in "${pids[@]}"; do
                 if ! wait_until 15 "${entry%%:*} to stop" bash -c "! [ -d /proc/${entry#*:} ] ||
                     grep -q '^State:[[:space:]]*Z' /proc/${entry#*:}/status"; then
-                        is_ours "${entry%%:*}" "${entry#*:}" && kill -KILL "${entry#*:}" 2>/dev/null || true
+                        if is_ours "${entry%%:*}" "${entry#*:}"; then
+                                kill -KILL "${entry#*:}" 2>/dev/null || true
+                        fi
                 fi
         done
         rm -f "$DIR"/pids/*.pid
@@ -220,6 +226,24 @@ pick_ports() {
                 ports+=("$p")
         done
         CTLD_PORT=${ports[0]} SLURMD_PORT=${ports[1]} REST_PORT=${ports[2]}
+        printf 'CTLD_PORT=%s\nSLURMD_PORT=%s\nREST_PORT=%s\n' "$CTLD_PORT" "$SLURMD_PORT" \
+                "$REST_PORT" >"$DIR/etc/ports"
+}
+
+# The ports of the configuration in place.
+read_ports() {
+        CTLD_PORT=$(sed -n 's/^CTLD_PORT=//p' "$DIR/etc/ports")
+        SLURMD_PORT=$(sed -n 's/^SLURMD_PORT=//p' "$DIR/etc/ports")
+        REST_PORT=$(sed -n 's/^REST_PORT=//p' "$DIR/etc/ports")
+        [ -n "$CTLD_PORT" ] && [ -n "$SLURMD_PORT" ] && [ -n "$REST_PORT" ]
+}
+
+any_alive() {
+        local d
+        for d in "${DAEMONS[@]}"; do
+                ! alive "$d" || return 0
+        done
+        return 1
 }
 
 make_layout() {
@@ -300,7 +324,13 @@ EOF
 
 munge_ok() { munge -S "$DIR/run/munge.socket" -n | unmunge -S "$DIR/run/munge.socket"; }
 ctld_ok() { scontrol ping | grep -q "is UP"; }
-node_idle() { [ "$(sinfo -h -n "$HOST" -o %T)" = idle ]; }
+# responding ("idle*" or "down" is not), with or without jobs on it
+node_ready() {
+        case $(sinfo -h -n "$HOST" -o %T) in
+        idle | mixed | allocated | completing) return 0 ;;
+        esac
+        return 1
+}
 
 # GET /slurm/v0.0.38/ping with the token: 200 and "UP".
 rest_ok() {
@@ -357,20 +387,26 @@ cmd_up() {
         fi
         install_packages
         ensure_rest_user
-        stop_daemons 2>/dev/null || true       # what is left of a half-started cluster
-        make_layout
-        pick_ports
-        write_conf
+        if [ -e "$DIR/$MARK" ] && any_alive && read_ports 2>/dev/null; then
+                # some daemons run (one died, or slurmrestd was stopped): keep
+                # them, their ports and their jobs, and start what is missing
+                say "restarting what is not running in $DIR"
+        else
+                stop_daemons 2>/dev/null || true       # what a half-start left
+                make_layout
+                pick_ports
+                write_conf
+        fi
         rm -f "$DIR/env"
 
-        start_daemon munged munged -F --key-file="$DIR/munge/munge.key" \
+        alive munged || start_daemon munged munged -F --key-file="$DIR/munge/munge.key" \
                 --socket="$DIR/run/munge.socket" --pid-file="$DIR/run/munged.pid" \
                 --log-file="$DIR/log/munged.log" --seed-file="$DIR/munge/munged.seed"
         wait_ready munged "munged to answer" munge_ok
-        start_daemon slurmctld slurmctld -D -f "$SLURM_CONF"
+        alive slurmctld || start_daemon slurmctld slurmctld -D -f "$SLURM_CONF"
         wait_ready slurmctld "slurmctld to answer ping" ctld_ok
-        start_daemon slurmd slurmd -D -f "$SLURM_CONF" -N "$HOST"
-        wait_ready slurmd "node $HOST to be idle" node_idle
+        alive slurmd || start_daemon slurmd slurmd -D -f "$SLURM_CONF" -N "$HOST"
+        wait_ready slurmd "node $HOST to be up" node_ready
 
         user=${JOBFS_SLURM_USER:-$(id -un)}
         token=$(scontrol token username="$user" lifespan=86400 | sed -n 's/^SLURM_JWT=//p')
@@ -378,8 +414,8 @@ cmd_up() {
         # SLURM_JWT=daemon: slurmrestd takes each request's own token; without
         # it every JWT request is refused (401). The dbv0.0.3x plugins need
         # slurmdbd, and slurmrestd exits when asked to load them.
-        start_daemon slurmrestd env SLURM_JWT=daemon slurmrestd -f "$SLURM_CONF" -a rest_auth/jwt \
-                -s openapi/v0.0.38,openapi/v0.0.37,openapi/v0.0.36 \
+        alive slurmrestd || start_daemon slurmrestd env SLURM_JWT=daemon slurmrestd -f "$SLURM_CONF" \
+                -a rest_auth/jwt -s openapi/v0.0.38,openapi/v0.0.37,openapi/v0.0.36 \
                 -u "$REST_USER" -g "$REST_USER" "127.0.0.1:$REST_PORT"
         write_env "$user" "$token"
         wait_ready slurmrestd "slurmrestd to answer /ping" rest_ok
@@ -397,7 +433,7 @@ cmd_down() {
         [ -e "$DIR/$MARK" ] || die "$DIR was not made by this script; not touching it"
         if alive slurmctld; then
                 # cancel everything (pending included), then let running jobs end
-                scancel --partition=debug --full >/dev/null 2>&1 || true
+                scancel --partition=debug >/dev/null 2>&1 || true
                 wait_until 30 "jobs to end" bash -c \
                         "[ -z \"\$(squeue -h -t R,CG,S -o %i 2>/dev/null)\" ]" || true
         fi
