@@ -7,7 +7,9 @@
  * submit_time start_time end_time stdout_path stderr_path job.json stdout
  * stderr. job.json is the object's bytes exactly as the server sent them
  * (one element of the reply's "jobs" array, the same bytes in GET /jobs and
- * GET /job/ID). stdout and stderr are read from the local filesystem.
+ * GET /job/ID). stdout and stderr are read from the local filesystem, after
+ * the reply: a job is final by its state alone, and slurmstepd has closed
+ * its output before the state turns final, so a final job's stdout is whole.
  * Replies of v0.0.36-38 share these keys; json-c stays inside this module
  * (and slurm.c, for error replies).
  */
