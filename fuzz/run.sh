@@ -4,7 +4,7 @@
 #   FUZZ_SECONDS=60   time per harness (-max_total_time); 5 makes a smoke run
 #   FUZZ_BUILD=build-fuzz   build and work dir (relative to the repo root)
 #   CC=clang          compiler (Debian: clang-14 with libclang-rt-14-dev)
-#   FUZZ_ONLY="muse"  run a subset (bacalhau, bacalhau_v1, muse, names)
+#   FUZZ_ONLY="muse"  run a subset (bacalhau, bacalhau_v1, muse, names, slurm)
 #   FUZZ_SRCS="..."   src/ modules to link (default: the parsers' closure)
 #
 # Seeds in fuzz/corpus/NAME are copied into $FUZZ_BUILD/corpus/NAME, which is
@@ -22,12 +22,12 @@ cd "$root"
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD:-build-fuzz}
 cc=${CC:-clang}
-only=${FUZZ_ONLY:-bacalhau bacalhau_v1 muse names}
+only=${FUZZ_ONLY:-bacalhau bacalhau_v1 muse names slurm}
 case $build in /*) ;; *) build=$root/$build ;; esac
 
 # What the parsers need, and nothing that pulls in libfuse. jsonscan (the
 # streaming list scanner) is linked once it exists.
-srcs=${FUZZ_SRCS:-"snapshot blob jsonutil bacalhau bacalhau_v1 bacalhau_v1_job bacalhau_orch bacalhau_auth muse backend log http"}
+srcs=${FUZZ_SRCS:-"snapshot blob jsonutil bacalhau bacalhau_v1 bacalhau_v1_job bacalhau_orch bacalhau_auth muse backend log http slurm_job slurm_split slurm_token"}
 [ -n "${FUZZ_SRCS:-}" ] || [ ! -f src/jsonscan.c ] || srcs="$srcs jsonscan"
 # The quotes around fuzz are meant literally: the macro is a C string.
 # shellcheck disable=SC2089

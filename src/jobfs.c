@@ -16,6 +16,7 @@
 #include "jobfs/muse.h"
 #include "jobfs/poll.h"
 #include "jobfs/replay.h"
+#include "jobfs/slurm.h"
 #include "jobfs/tree.h"
 
 /* 32 workers: the most requests one mount has in flight to one server
@@ -69,6 +70,17 @@ static int make_muse(struct jobfs *fs, struct http *h, struct backend **ret)
         return muse_backend_new(h, fs->opts->muse_url, ret);
 }
 
+static int make_slurm(struct jobfs *fs, struct http *h, struct backend **ret)
+{
+        const struct options *o = fs->opts;
+        struct slurm_config sc = {
+                .url = o->slurm_url, .api = o->slurm_api, .user = o->slurm_user,
+                .token_file = o->slurm_token_file, .output_max = o->max_reply,
+        };
+
+        return slurm_backend_new(h, &sc, ret);
+}
+
 static int build_meta(struct jobfs *fs)
 {
         struct tree *t = fs->tree;
@@ -106,6 +118,8 @@ int jobfs_new(const struct options *opts, struct jobfs **ret)
         r = r ? r : replay_new(&rc, &fs->replay);
         r = r ? r : add_backend(fs, make_bacalhau);
         r = r ? r : add_backend(fs, make_muse);
+        if (opts->slurm_url)    /* no slurm/ without an endpoint */
+                r = r ? r : add_backend(fs, make_slurm);
         r = r ? r : build_meta(fs);
         r = r ? r : poller_new(&pc, fs->cache, tree_mutex(fs->tree), &fs->poller);
         if (r < 0) {

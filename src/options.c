@@ -11,17 +11,19 @@
 #include <string.h>
 
 enum opt_type { OPT_URL, OPT_STRING, OPT_PATH, OPT_SECONDS, OPT_POS_SECONDS, OPT_RATE,
-                OPT_BYTES, OPT_COUNT, OPT_FLAG, OPT_CHOICE };
+                OPT_BYTES, OPT_COUNT, OPT_FLAG, OPT_CHOICE /* int: the index */,
+                OPT_CHOICE_NAME /* char *: the value */ };
 
 struct opt_def {
         const char *name;       /* long form; the mount form has '_' for '-' */
         enum opt_type type;
         size_t offset;
         const char *arg, *help;
-        const char *const *choices;     /* OPT_CHOICE: the values; the int is the index */
+        const char *const *choices;     /* OPT_CHOICE*: the values, NULL-terminated */
 };
 
 static const char *const api_choices[] = { "auto", "v0", "v1", NULL };
+static const char *const slurm_apis[] = { "auto", "v0.0.38", "v0.0.37", "v0.0.36", NULL };
 
 #define OFF(f) offsetof(struct options, f)
 
@@ -61,6 +63,14 @@ static const struct opt_def opt_defs[] = {
           "do not verify TLS certificates of https endpoints" },
         { "cacert", OPT_PATH, OFF(cacert), "FILE",
           "CA certificates to verify https endpoints with" },
+        { "slurm-url", OPT_URL, OFF(slurm_url), "URL",
+          "slurmrestd root, e.g. http://127.0.0.1:6820; slurm/ exists only with it" },
+        { "slurm-api", OPT_CHOICE_NAME, OFF(slurm_api), "VERSION",
+          "slurmrestd API: auto, v0.0.38, v0.0.37 or v0.0.36 (default auto)", slurm_apis },
+        { "slurm-user", OPT_STRING, OFF(slurm_user), "NAME",
+          "user named in X-SLURM-USER-NAME (default: the mounting user)" },
+        { "slurm-token-file", OPT_PATH, OFF(slurm_token_file), "FILE",
+          "file holding the SLURM token, mode 0600 (default: $SLURM_JWT)" },
 };
 
 #define N_DEFS (sizeof(opt_defs) / sizeof(opt_defs[0]))
@@ -69,7 +79,8 @@ void options_print_help(FILE *f)
 {
         fprintf(f, "usage: jobfs [OPTIONS] MOUNTPOINT\n\n"
                    "Mounts remote compute jobs as files: Bacalhau jobs under jobs/,\n"
-                   "muse cluster runs under software/. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
+                   "muse cluster runs under software/, SLURM jobs under slurm/ (with\n"
+                   "--slurm-url). Unmount with fusermount3 -u MOUNTPOINT.\n\n"
                    "Options (each also as -o name=value, with '_' for '-'):\n");
         for (size_t i = 0; i < N_DEFS; i++) {
                 char left[64];
@@ -206,13 +217,21 @@ static int apply_opt(struct options *o, const struct opt_def *d, const char *v)
                         return usage_error("bad count '%s' for %s", v, d->name);
                 break;
         case OPT_CHOICE:
+        case OPT_CHOICE_NAME: {
+                char want[128] = "";
+
                 for (int i = 0; d->choices[i]; i++) {
+                        if (strcmp(v, d->choices[i]) == 0 && d->type == OPT_CHOICE_NAME)
+                                return set_string((char **)field, v);
                         if (strcmp(v, d->choices[i]) == 0) {
                                 *(int *)field = i;
                                 return 0;
                         }
+                        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
+                                 i ? ", " : "", d->choices[i]);
                 }
-                return usage_error("bad value '%s' for %s: want %s", v, d->name, d->arg);
+                return usage_error("bad value '%s' for %s: want one of %s", v, d->name, want);
+        }
         case OPT_FLAG:
                 break;
         }
@@ -316,7 +335,8 @@ static int set_defaults(struct options *o, const char *argv0)
         o->poll_budget = 10;
         o->bacalhau_url = strdup("http://127.0.0.1:1234");
         o->muse_url = strdup("http://127.0.0.1:8000/api/");
-        if (!o->bacalhau_url || !o->muse_url)
+        o->slurm_api = strdup("auto");
+        if (!o->bacalhau_url || !o->muse_url || !o->slurm_api)
                 return -ENOMEM;
         return push_fuse_arg(o, argv0 ? argv0 : "jobfs");
 }
@@ -406,6 +426,10 @@ void options_free(struct options *o)
         free(o->namespace);
         free(o->bacalhau_token_file);
         free(o->cacert);
+        free(o->slurm_url);
+        free(o->slurm_api);
+        free(o->slurm_user);
+        free(o->slurm_token_file);
         free(o->mountpoint);
         for (int i = 0; i < o->fuse_argc; i++)
                 free(o->fuse_argv[i]);

@@ -18,6 +18,10 @@ struct options {
         char *namespace;        /* owned, NULL = every namespace */
         char *bacalhau_token_file;      /* owned, NULL = none */
         char *cacert;           /* owned, NULL = system CAs */
+        char *slurm_url;        /* owned, NULL = no slurm/ */
+        char *slurm_api;        /* owned: "auto", "v0.0.38", "v0.0.37" or "v0.0.36" */
+        char *slurm_user;       /* owned, NULL = the mounting user */
+        char *slurm_token_file; /* owned, NULL = $SLURM_JWT */
         double ttl;             /* s, live data */
         double timeout;         /* s, one HTTP request */
         double poll_interval;   /* s, 0 = no polling */

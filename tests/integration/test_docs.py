@@ -325,6 +325,9 @@ def test_man_page_version():
     (["--ttl", "abc"], "abc"),
     (["--timeout=0"], "timeout"),
     (["--max-reply=12Q"], "max-reply"),
+    (["--slurm-url=ftp://x"], "URL"),
+    (["--slurm-api=v0.0.39"], "slurm-api"),
+    (["-o", "slurm_api=latest"], "slurm-api"),
 ])
 def test_bad_value(tmp_path, args, what):
     r = run_unmounting(tmp_path, *args, str(tmp_path))

@@ -96,6 +96,9 @@ static void test_defaults(void)
         CHECK_STR_EQ(o.muse_url, "http://127.0.0.1:8000/api/");
         CHECK(o.client_id == NULL);
         CHECK(o.cacert == NULL);
+        CHECK(o.slurm_url == NULL);     /* no slurm/ unless asked for */
+        CHECK_STR_EQ(o.slurm_api, "auto");
+        CHECK(o.slurm_user == NULL && o.slurm_token_file == NULL);
         CHECK(o.ttl == 1.0);
         CHECK(o.timeout == 10.0);
         CHECK(o.poll_interval == 1.0);
@@ -128,6 +131,10 @@ static void test_long_options(void)
                         { "max-reply", "4K" },
                         { "cache-max", "7" },
                         { "cacert", "/etc/ssl/certs/ca.pem" },
+                        { "slurm-url", "http://127.0.0.1:6820" },
+                        { "slurm-api", "v0.0.37" },
+                        { "slurm-user", "alice" },
+                        { "slurm-token-file", "/home/alice/.slurm_token" },
                 };
                 const size_t n = sizeof(opts) / sizeof(opts[0]);
                 char joined[16][200];
@@ -172,6 +179,10 @@ static void test_long_options(void)
                 CHECK_INT_EQ(o.max_reply, 4096);
                 CHECK_INT_EQ(o.cache_max, 7);
                 CHECK_STR_EQ(o.cacert, "/etc/ssl/certs/ca.pem");
+                CHECK_STR_EQ(o.slurm_url, "http://127.0.0.1:6820");
+                CHECK_STR_EQ(o.slurm_api, "v0.0.37");
+                CHECK_STR_EQ(o.slurm_user, "alice");
+                CHECK_STR_EQ(o.slurm_token_file, "/home/alice/.slurm_token");
                 CHECK(o.no_notify && o.insecure && o.foreground && !o.debug);
                 CHECK_STR_EQ(o.mountpoint, mnt);
                 CHECK_INT_EQ(o.fuse_argc, 1);
@@ -295,6 +306,16 @@ static void test_mount_options(void)
                 }
         }
         options_free(&o);
+        /* the slurm options in mount form, as in an fstab line */
+        if (CHECK_INT_EQ(parse(&o, "-o", "slurm_url=http://ctl:6820,slurm_api=v0.0.36,slurm_user=bob,"
+                               "slurm_token_file=/etc/jobfs/token", mnt, NULL), OPTIONS_RUN)) {
+                CHECK_STR_EQ(o.slurm_url, "http://ctl:6820");
+                CHECK_STR_EQ(o.slurm_api, "v0.0.36");
+                CHECK_STR_EQ(o.slurm_user, "bob");
+                CHECK_STR_EQ(o.slurm_token_file, "/etc/jobfs/token");
+                CHECK_INT_EQ(o.fuse_argc, 1);
+        }
+        options_free(&o);
         /* a mount-option value with an underscore is kept whole */
         if (CHECK_INT_EQ(parse(&o, "-o", "cacert=/etc/ssl/ca_bundle.pem", mnt, NULL), OPTIONS_RUN))
                 CHECK_STR_EQ(o.cacert, "/etc/ssl/ca_bundle.pem");
@@ -331,6 +352,13 @@ static void test_usage_errors(void)
         CHECK_USAGE("--cache-max=1K", mnt);     /* counts take no suffix */
         CHECK_USAGE("--cache-max=1.5", mnt);
         CHECK_USAGE("-o", "ttl=abc", mnt);
+        /* slurm: a URL, and one of the API versions jobfs speaks */
+        CHECK_USAGE("--slurm-url=localhost:6820", mnt);
+        CHECK_USAGE("--slurm-api=v0.0.39", mnt);
+        CHECK_USAGE("--slurm-api=V0.0.38", mnt);
+        CHECK_USAGE("--slurm-api=", mnt);
+        CHECK_USAGE("-o", "slurm_api=latest", mnt);
+        CHECK_USAGE("--slurm-token=abc", mnt);  /* a token is never an option */
         /* unknown options, underscores in long names, flags with values */
         CHECK_USAGE("--nope", mnt);
         CHECK_USAGE("--poll_interval=1", mnt);
@@ -365,6 +393,10 @@ static void test_usage_errors(void)
         CHECK_RUN("--cache-max=1", mnt);
         CHECK_RUN("-o", "rw_something_else", mnt);
         CHECK_RUN("-o", "insecure", mnt);
+        CHECK_RUN("--slurm-url=http://localhost:6820", mnt);
+        CHECK_RUN("--slurm-api=auto", mnt);
+        CHECK_RUN("--slurm-api=v0.0.38", mnt);
+        CHECK_RUN("-o", "slurm_api=v0.0.37", mnt);
 }
 
 /* The Bacalhau v1 options: a choice, a string, a path. */
@@ -410,7 +442,8 @@ static void test_help_version(void)
         static const char *const names[] = {
                 "--bacalhau-url", "--muse-url", "--client-id", "--ttl", "--timeout",
                 "--poll-interval", "--no-notify", "--max-stale", "--max-reply", "--cache-max",
-                "--insecure", "--cacert", "--help", "--version",
+                "--insecure", "--cacert", "--slurm-url", "--slurm-api", "--slurm-user",
+                "--slurm-token-file", "--help", "--version",
         };
 
         CHECK_RESULT(OPTIONS_EXIT_OK, "--help");
