@@ -67,7 +67,7 @@ static int make_bacalhau(struct jobfs *fs, struct http *h, struct backend **ret)
 
 static int make_muse(struct jobfs *fs, struct http *h, struct backend **ret)
 {
-        return muse_backend_new(h, fs->opts->muse_url, ret);
+        return muse_backend_new(h, fs->opts->muse_url, fs->opts->slurm_url != NULL, ret);
 }
 
 static int make_slurm(struct jobfs *fs, struct http *h, struct backend **ret)

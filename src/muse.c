@@ -334,6 +334,29 @@ static int health_of(int r)
         return r == -ENOENT || r == -EFBIG ? 0 : r;
 }
 
+struct muse {
+        bool slurm_link;        /* a SLURM endpoint is mounted: runs link to their job */
+};
+
+/* With a SLURM endpoint, the run's SLURM job is a link away:
+ * software/NAME/KEY/slurm -> ../../../slurm/JOB_ID (a job id is digits). */
+static void add_slurm_link(struct snap *top)
+{
+        const struct snap *id = snap_child(top, "job_id");
+        char target[64];
+        size_t n = 0;
+
+        if (!id || id->type != SNAP_FILE || !id->content)
+                return;
+        while (n < id->content->len && n < 20 && id->content->data[n] >= '0' &&
+               id->content->data[n] <= '9')
+                n++;
+        if (n == 0 || n != id->content->len - 1 || id->content->data[n] != '\n')
+                return;
+        snprintf(target, sizeof(target), "../../../slurm/%.*s", (int)n, id->content->data);
+        jsonutil_snap_result(snap_add_link(top, "slurm", target), "slurm");
+}
+
 static int muse_fetch(struct backend *b, const char *const keys[], struct backend_item *ret)
 {
         struct http_reply rep = { 0 };
@@ -368,6 +391,8 @@ static int muse_fetch(struct backend *b, const char *const keys[], struct backen
                         return r;
                 }
         }
+        if (((struct muse *)b->priv)->slurm_link)
+                add_slurm_link(top);
         ret->snap = top;
         ret->terminal = terminal;
         return 0;
@@ -470,8 +495,14 @@ static int muse_list(struct backend *b, struct backend_list *ret)
         return r;
 }
 
+static void muse_free(struct backend *b)
+{
+        free(b->priv);
+}
+
 static const struct backend_ops muse_ops = {
         .name = "muse",
+        .free = muse_free,
         .root = "software",
         .depth = 2,
         .fetch = muse_fetch,
@@ -479,7 +510,7 @@ static const struct backend_ops muse_ops = {
         .fetch_file = muse_fetch_file,
 };
 
-int muse_backend_new(struct http *http, const char *url, struct backend **ret)
+int muse_backend_new(struct http *http, const char *url, bool slurm_link, struct backend **ret)
 {
         struct backend *b = NULL;
         size_t len = strlen(url);
@@ -497,6 +528,12 @@ int muse_backend_new(struct http *http, const char *url, struct backend **ret)
                         return -ENOMEM;
                 }
         }
+        b->priv = calloc(1, sizeof(struct muse));
+        if (!b->priv) {
+                backend_free(b);
+                return -ENOMEM;
+        }
+        ((struct muse *)b->priv)->slurm_link = slurm_link;
         *ret = b;
         return 0;
 }

@@ -32,8 +32,10 @@ struct muse_ask {
 
 enum muse_run_kind { MUSE_RUN_STDOUT, MUSE_RUN_RESULT, MUSE_RUN_DOWNLOAD };
 
-/* url: the ws API root (http://host:8000/api/). Caller frees with backend_free. */
-int muse_backend_new(struct http *http, const char *url, struct backend **ret);
+/* url: the ws API root (http://host:8000/api/); slurm_link: a SLURM endpoint
+ * is mounted too, and each run gets `slurm`, a symlink to
+ * ../../../slurm/JOB_ID. Caller frees with backend_free. */
+int muse_backend_new(struct http *http, const char *url, bool slurm_link, struct backend **ret);
 
 /* Parses a state reply (any status: the body decides). -ENOENT for an error
  * object; outputs untouched on error. */

@@ -404,3 +404,26 @@ def test_big_software_list_does_not_stall_the_mount(sim, mnt):
     wait_for(lambda: len(os.listdir(mnt.p("software"))) == len(base[::2]) + 1, timeout=10,
              what="the shorter list")
     assert took < 10, f"listing 50,001 names took {took:.1f}s"
+
+
+@pytest.mark.parametrize("with_slurm", [True, False], ids=["slurm", "no-slurm"])
+def test_muse_run_links_to_its_slurm_job(sim, mount_factory, monkeypatch, with_slurm):
+    """With a SLURM endpoint mounted, a muse run's directory has `slurm`, a
+    symlink to the SLURM job that runs it (process.job_id); without, none."""
+    import socket
+    args = ["--poll-interval=0"]
+    if with_slurm:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()       # nothing listens: the link is made from the muse reply alone
+        monkeypatch.setenv("SLURM_JWT", "not-a-real-token")
+        args.append(f"--slurm-url=http://127.0.0.1:{port}")
+    m = mount_factory(sim, *args)
+    link = m.p("software", "sw_example", RUN_OK, "slurm")
+    if with_slurm:
+        assert os.readlink(link) == "../../../slurm/2459394"
+        assert os.path.islink(link)
+    else:
+        assert not os.path.lexists(link)
+    assert read(m.p("software", "sw_example", RUN_OK, "job_id")) == b"2459394\n"

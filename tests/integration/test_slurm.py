@@ -142,6 +142,9 @@ def jobs(cluster):
     cluster.scancel(*ids)
 
 
+DEBUG_ARGS = os.environ.get("JOBFS_TEST_ARGS", "").split()    # e.g. -d, to debug a test
+
+
 @pytest.fixture
 def smount(cluster, mount_factory, monkeypatch):
     """Mounts jobfs on the cluster with its token in SLURM_JWT (the only way
@@ -151,7 +154,7 @@ def smount(cluster, mount_factory, monkeypatch):
             monkeypatch.delenv("SLURM_JWT", raising=False)
         else:
             monkeypatch.setenv("SLURM_JWT", cluster.token if token is None else token)
-        return mount_factory(None, f"--slurm-url={cluster.url}", POLL, *args)
+        return mount_factory(None, f"--slurm-url={cluster.url}", POLL, *args, *DEBUG_ARGS)
     return make
 
 
@@ -456,22 +459,35 @@ def test_finished_job_ages_out_with_in_delete(cluster, jobs, smount, watch_facto
 
 
 def test_one_request_per_poll(cluster, jobs, smount):
+    """The listing is the change feed: each poll costs one GET /jobs (a 304
+    when slurmctld saw no change, a 200 of every job otherwise) and nothing
+    else while the jobs do not change; no full resync in between."""
     m = smount()
     for _ in range(3):
         submit(cluster, jobs, "--hold", "ok.sh")
     os.listdir(m.p("slurm"))
     status = m.p(".jobfs", "status")
-    wait_for(lambda: "unchanged (304)" in (text(status) or ""), timeout=20, what="a [slurm] status")
 
     def counts():
-        s = text(status)
-        got = re.search(r"lists: (\d+) full, (\d+) changed, (\d+) unchanged", s)
-        return [int(x) for x in got.groups()] if got else None
+        s = text(status) or ""
+        section = s[s.index("[slurm]"):] if "[slurm]" in s else ""
+        got = re.search(r"lists: (\d+) full, (\d+) changed, (\d+) unchanged", section)
+        req = re.search(r"^requests: (\d+)", section, re.M)
+        if not got or not req:
+            return None
+        return [int(x) for x in got.groups()] + [int(req.group(1))]
+    wait_for(lambda: (counts() or [0, 0, 0, 0])[1] + (counts() or [0, 0, 0, 0])[2] > 0,
+             timeout=20, what="a first incremental list")
     before = counts()
     time.sleep(3)
     after = counts()
-    # the held jobs do not change: the polls in between were 304s
-    assert after[2] > before[2] and after[0] == before[0], (before, after)
+    lists = sum(after[:3]) - sum(before[:3])
+    requests = after[3] - before[3]
+    print(f"timing: 3 s of polls at 0.5 s: {lists} lists ({after[2] - before[2]} were 304), "
+          f"{requests} requests")
+    assert after[0] == before[0], "a full list within 3 s"
+    assert requests == lists, "a request other than the listing (a job fetched)"
+    assert 2 <= lists <= 3 / 0.5 + 2, lists
     s = text(status)
     assert "api: v0.0.38 (detected)" in s and cluster.token not in s
 
