@@ -12,7 +12,12 @@ a figure of this run compared with a baseline measured in the same run:
   3. HTTP requests per job: 20 parallel readers of a new live job within one
      TTL, and a terminal job read every 0.2 s for 10 TTLs;
   4. daemon RSS per cached job at 10,000 and 100,000 jobs, and `ls jobs/` time;
-  5. remote change -> inotify event latency vs the poll interval.
+  5. remote change -> inotify event latency vs the poll interval;
+  6. a good citizen: requests per second of 300 held idle live jobs (with a
+     change feed and on the poll budget), 1,000 watched live jobs (requests
+     per interval, event latency), a cold grep's median and worst of 5, a
+     warm grep over 50,000 jobs, and peak RSS reading 2,000 x 1 MiB under
+     --cache-bytes.
 
 It prints a table (metric, value, target, met?) and writes the same figures
 as JSON (--json, default bench/results/latest.json).  `--compare OLD NEW`
@@ -760,7 +765,194 @@ def step5(b):
     sim.close()
 
 
-STEPS = {1: step1, 2: step2, 3: step3, 4: step4, 5: step5}
+# --------------------------------------------------------------------------
+# Step 6: a good citizen: requests of held idle jobs, 1,000 watched jobs,
+# cold grep spread, warm grep at scale, RSS under the byte budget
+
+def live_jobs(sim, n, prefix, client=CLIENT):
+    ids = [f"{prefix}-0000-4000-8000-{i:012d}" for i in range(n)]
+    for job in ids:
+        sim.set_job(job, shard_state("Running", stdout="step 1\n"), client_id=client)
+    return ids
+
+
+def requests_in(sim, seconds):
+    sim.reset()
+    time.sleep(seconds)
+    return sim.stats()
+
+
+def step6a(b):
+    """300 live jobs swept by grep -r, then idle: what the server sees."""
+    a = b.args
+    n, window, budget = a.idle_jobs, a.idle_window, 10
+    out = {}
+    for feed in (True, False):
+        sim = Sim(b, f"s6a-{feed}-sim", "--scenario", "empty", "--latency-ms", a.latency_ms)
+        # without a feed the jobs belong to another client: not in our list,
+        # opened by path, polled on the budget
+        ids = live_jobs(sim, n, "be00006a", client=CLIENT if feed else "someone-else")
+        m = Mount(b, sim, f"s6a-{feed}-mnt", f"--client-id={CLIENT}")
+        if feed:
+            b.run(["grep", "-r", "-l", "Running", m.p("jobs") + "/"], timeout=300, env=ENV_C)
+        else:
+            for job in ids:
+                read_file(m.p("jobs", job, NODE, "0", "state"))
+        st = requests_in(sim, window)
+        rate = st["requests"] / window
+        out[feed] = {"requests": st["requests"], "by_path": st["by_path"]}
+        if feed:
+            b.add(6, "6a.idle_feed_rps", f"requests/s, {n} held idle live jobs, change feed",
+                  round(rate, 2), "/s", f"<= 1 per poll", rate <= 1.5,
+                  note=f"{st['by_path'].get('/requester/list', 0)} lists, "
+                       f"{st['by_path'].get('/requester/states', 0)} states in {window:g} s")
+        else:
+            b.add(6, "6a.idle_budget_rps", f"requests/s, {n} held idle live jobs, no feed",
+                  round(rate, 2), "/s", f"<= {budget} (budget)", rate <= budget * 1.1,
+                  note=f"was {n}/s before the budget (every held job every interval)")
+        m.close()
+        sim.close()
+    b.details["6a"] = out
+
+
+def step6b(b):
+    """1,000 watched live jobs: requests per interval, event latency."""
+    a = b.args
+    n, poll = a.watched_jobs, 1.0
+    sim = Sim(b, "s6b-sim", "--scenario", "empty", "--latency-ms", a.latency_ms)
+    ids = live_jobs(sim, n, "be00006b")
+    m = Mount(b, sim, "s6b-mnt", f"--client-id={CLIENT}", f"--poll-interval={poll:g}")
+    ino = Inotify()
+    wds = {}
+    try:
+        for job in ids:
+            path = m.p("jobs", job, NODE, "0", "state")
+            read_file(path)
+            wds[ino.watch(path, IN_MODIFY)] = job
+        time.sleep(1.5)
+        ino.drain()
+        st = requests_in(sim, 10)
+        per_interval = st["requests"] / (10 / poll)
+        rnd = random.Random(6)
+        lat, missed = [], 0
+        for i in range(a.watched_changes):
+            job = rnd.choice(ids)
+            time.sleep(rnd.uniform(0, poll))
+            ino.drain()
+            sim.set_shard(job, {"State": "Waiting" if i % 2 == 0 else "Running"})
+            t0 = time.monotonic()
+            deadline = t0 + 5 * poll + 2
+            got = None
+            while got is None and time.monotonic() < deadline:
+                for wd, mask in ino.read(deadline - time.monotonic()):
+                    if mask & IN_MODIFY and wds.get(wd) == job:
+                        got = time.monotonic()
+                        break
+            if got is None:
+                missed += 1
+            else:
+                lat.append(got - t0)
+    finally:
+        ino.close()
+    b.add(6, "6b.req_per_interval", f"requests per poll interval, {n} watched live jobs",
+          round(per_interval, 2), "", "1 (the list)", per_interval <= 1.5,
+          note=f"{st['by_path'].get('/requester/list', 0)} lists, "
+               f"{st['by_path'].get('/requester/states', 0)} states in 10 s")
+    if lat:
+        p50, p95 = pctl(lat, 50) * 1000, pctl(lat, 95) * 1000
+        b.add(6, "6b.p50_ms", f"change -> IN_MODIFY p50, {n} watched", round(p50, 1), "ms")
+        b.add(6, "6b.p95_ms", f"change -> IN_MODIFY p95, {n} watched", round(p95, 1), "ms",
+              f"<= {poll * 1000 + 500:g} ms", p95 <= poll * 1000 + 500 and missed == 0,
+              note=f"{len(lat)}/{a.watched_changes} events, {missed} missed")
+    b.details["6b"] = {"jobs": n, "stats": st, "latencies_s": lat, "missed": missed}
+    m.close()
+    sim.close()
+
+
+def step6c(b):
+    """Cold grep -r over 1,000 jobs, 5 times: median and worst."""
+    a = b.args
+    n = a.jobs
+    sim = Sim(b, "s6c-sim", "--scenario", "empty", "--bulk-jobs", n, "--client-id", CLIENT,
+              "--latency-ms", a.latency_ms)
+    times = []
+    for run in range(5):
+        m = Mount(b, sim, f"s6c-{run}-mnt", f"--client-id={CLIENT}")
+        t, rc, _, lines = b.run(["grep", "-r", "Completed", m.p("jobs") + "/"], timeout=300, env=ENV_C,
+                                count_output=True)
+        if rc != 0 or lines < n:
+            raise Failed(f"cold grep {run}: exit {rc}, {lines} lines")
+        times.append(t)
+        m.close()
+    med, worst = statistics.median(times), max(times)
+    b.add(6, "6c.grep_median_s", f"cold grep -r over {n} jobs, median of 5", round(med, 3), "s")
+    b.add(6, "6c.grep_worst_s", f"cold grep -r over {n} jobs, worst of 5", round(worst, 3), "s",
+          "<= 1.3x median", worst <= 1.3 * med, note=" ".join(f"{x:.2f}" for x in times))
+    b.details["6c"] = {"jobs": n, "times_s": times}
+    sim.close()
+
+
+def step6d(b):
+    """Warm grep -r over 50,000 jobs (readahead is linear: 36.9 s before)."""
+    a = b.args
+    n = a.warm_jobs
+    sim = Sim(b, "s6d-sim", "--scenario", "empty", "--bulk-jobs", n, "--client-id", CLIENT,
+              "--latency-ms", 0)
+    m = Mount(b, sim, "s6d-mnt", f"--client-id={CLIENT}", "--poll-interval=0",
+              f"--cache-max={n * 2}", "--cache-bytes=2G")
+    cold, rc, _, _ = b.run(["grep", "-r", "-l", "Completed", m.p("jobs") + "/"], timeout=1200,
+                           env=ENV_C, count_output=True)
+    warm, rc2, _, lines = b.run(["grep", "-r", "-l", "Completed", m.p("jobs") + "/"], timeout=1200,
+                                env=ENV_C, count_output=True)
+    if rc != 0 or rc2 != 0 or lines < n:
+        raise Failed(f"grep over {n}: exit {rc}/{rc2}, {lines} lines")
+    b.add(6, "6d.warm_grep_s", f"warm grep -r over {n} jobs", round(warm, 2), "s",
+          note=f"cold {cold:.1f} s; 36.9 s before readahead kept a cursor")
+    b.details["6d"] = {"jobs": n, "cold_s": cold, "warm_s": warm}
+    m.close()
+    sim.close()
+
+
+def step6e(b):
+    """RSS under --cache-bytes: N jobs with 1 MiB stdout, each read once."""
+    a = b.args
+    n, budget_mib = a.big_jobs, 128
+    sim = Sim(b, "s6e-sim", "--scenario", "empty", "--latency-ms", 0)
+    big = "x" * (1 << 20)
+    ids = [f"be00006e-0000-4000-8000-{i:012d}" for i in range(n)]
+    for job in ids:
+        sim.set_job(job, shard_state("Completed", stdout=big))
+    m = Mount(b, sim, "s6e-mnt", f"--client-id={CLIENT}", f"--cache-bytes={budget_mib}M",
+              "--poll-interval=0")
+    rss0, peak = rss_kib(m.pid), 0
+    for job in ids:
+        with open(m.p("jobs", job, NODE, "0", "stdout"), "rb") as f:
+            while f.read(1 << 20):
+                pass
+        peak = max(peak, rss_kib(m.pid))
+    limit = (budget_mib + 64) * 1024
+    b.add(6, "6e.rss_peak_mib", f"peak RSS, {n} jobs x 1 MiB stdout, --cache-bytes={budget_mib}M",
+          round(peak / 1024, 1), "MiB", f"<= {budget_mib + 64} MiB", peak <= limit,
+          note=f"{n * 2} MiB read (stdout + state.json each); RSS at start {rss0 / 1024:.0f} MiB")
+    b.details["6e"] = {"jobs": n, "rss_start_kib": rss0, "rss_peak_kib": peak}
+    m.close()
+    sim.close()
+
+
+def step6(b):
+    for part in (step6a, step6b, step6c, step6d, step6e):
+        try:
+            part(b)
+        except Failed as e:
+            b.results.append({"step": 6, "key": f"6.{part.__name__}.error", "error": str(e)})
+            log(f"{part.__name__} failed: {e}")
+            for path in list(reversed(b.mounts)):
+                b.unmount(path)
+            for proc in list(reversed(b.procs)):
+                b.stop(proc, timeout=5)
+
+
+STEPS = {1: step1, 2: step2, 3: step3, 4: step4, 5: step5, 6: step6}
 
 
 # --------------------------------------------------------------------------
@@ -880,6 +1072,12 @@ def parse_args(argv):
     p.add_argument("--live-ttl", type=float, default=1, help="jobfs --ttl in step 3a (1)")
     p.add_argument("--rss-jobs", help="job counts of step 4 (10000,100000)")
     p.add_argument("--changes", type=int, help="remote changes in step 5 (50)")
+    p.add_argument("--idle-jobs", type=int, help="held idle live jobs in step 6a (300)")
+    p.add_argument("--idle-window", type=float, help="seconds counted in step 6a (20)")
+    p.add_argument("--watched-jobs", type=int, help="watched live jobs in step 6b (1000)")
+    p.add_argument("--watched-changes", type=int, help="changes timed in step 6b (30)")
+    p.add_argument("--warm-jobs", type=int, help="jobs of the warm grep in step 6d (50000)")
+    p.add_argument("--big-jobs", type=int, help="1 MiB jobs read in step 6e (2000)")
     p.add_argument("--tmpfs", help="a tmpfs directory for step 1 (default /dev/shm)")
     p.add_argument("--jobfs-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every jobfs mount, e.g. --jobfs-arg=-d (repeatable)")
@@ -890,9 +1088,15 @@ def parse_args(argv):
     a.jobs = a.jobs or (200 if q else 1000)
     a.changes = a.changes or (10 if q else 50)
     a.rss_jobs = [int(x) for x in (a.rss_jobs or ("2000" if q else "10000,100000")).split(",")]
+    a.idle_jobs = a.idle_jobs or (100 if q else 300)
+    a.idle_window = a.idle_window or (5 if q else 20)
+    a.watched_jobs = a.watched_jobs or (200 if q else 1000)
+    a.watched_changes = a.watched_changes or (10 if q else 30)
+    a.warm_jobs = a.warm_jobs or (5000 if q else 50000)
+    a.big_jobs = a.big_jobs or (300 if q else 2000)
     a.only = sorted({int(x) for x in a.only.split(",")}) if a.only else sorted(STEPS)
     if any(s not in STEPS for s in a.only):
-        p.error("--only takes step numbers 1 to 5")
+        p.error("--only takes step numbers 1 to 6")
     if not a.compare:
         a.jobfs = os.path.abspath(a.jobfs)
         if not os.access(a.jobfs, os.X_OK):

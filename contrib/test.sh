@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 contrib/install-deps.sh
 [ -e /dev/fuse ] || { echo "test.sh: /dev/fuse is missing (modprobe fuse?)" >&2; exit 1; }
+# the SLURM tests bring up a real one-node cluster (tests/slurm/cluster.sh,
+# which installs Debian's slurm packages); here one that does not come up fails
+export JOBFS_REQUIRE_SLURM=1
 
 build() {  # dir, extra meson options...
   local dir=$1; shift

@@ -114,8 +114,13 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def cluster():
+    def cannot(why):
+        # CI sets JOBFS_REQUIRE_SLURM=1: there a cluster that does not come
+        # up is a failure, not a skip
+        (pytest.fail if os.environ.get("JOBFS_REQUIRE_SLURM") == "1" else pytest.skip)(why)
+
     if os.geteuid() != 0:
-        pytest.skip("the SLURM tests need root: slurmd runs jobs as their users "
+        cannot("the SLURM tests need root: slurmd runs jobs as their users "
                     "(tests/slurm/cluster.sh up)")
     state = f"/tmp/jfs-slurm-{os.getpid()}"
     env = dict(os.environ, JOBFS_SLURM_DIR=state, JOBFS_SLURM_MIN_JOB_AGE=str(MIN_JOB_AGE))
@@ -124,9 +129,9 @@ def cluster():
             r = subprocess.run([CLUSTER_SH, "up"], env=env, capture_output=True, text=True,
                                timeout=900, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.skip(f"cannot bring up a SLURM cluster with tests/slurm/cluster.sh: {e}")
+            cannot(f"cannot bring up a SLURM cluster with tests/slurm/cluster.sh: {e}")
         if r.returncode != 0:
-            pytest.skip("cannot bring up a SLURM cluster with tests/slurm/cluster.sh: "
+            cannot("cannot bring up a SLURM cluster with tests/slurm/cluster.sh: "
                         + (r.stderr.strip().splitlines() or ["no output"])[-1])
         yield Cluster(state)
     finally:
