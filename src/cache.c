@@ -481,10 +481,15 @@ static void trim(struct cache *c)
                 if (!u)
                         return;
                 c->bytes -= u->bytes;
-                if (u->kernel == 0 && tree_prune(c->tree, u->dir) == 0)
+                if (u->kernel == 0 && tree_prune(c->tree, u->dir) == 0) {
                         u->ever_filled = false;
-                else
+                } else {
+                        /* the kernel holds some of it (the job dir, a watched
+                         * file): the rest goes, and the contents */
+                        if (tree_prune_unheld(c->tree, u->dir) > 0)
+                                u->pruned = true;
                         tree_drop_content(u->dir);
+                }
                 u->bytes = tree_unit_bytes(u->dir, u);
                 c->bytes += u->bytes;
                 u->has_data = false;
@@ -570,7 +575,9 @@ int apply_item(struct cache *c, struct unit *u, struct snap *snap, bool terminal
 
         if (!node_visible(node_parent(u->dir)))
                 return -ENOENT;         /* its software name left the list: not revived */
-        r = tree_apply(c->tree, u->dir, snap, u, out);
+        r = u->pruned ? tree_refill(c->tree, u->dir, snap, u, out)
+                      : tree_apply(c->tree, u->dir, snap, u, out);
+        u->pruned = false;
         if (r == 0)
                 r = tree_reveal(c->tree, u->dir, out);
         if (r < 0)
@@ -587,8 +594,11 @@ int apply_item(struct cache *c, struct unit *u, struct snap *snap, bool terminal
                 u->feed_misses = u->feed_sig && sig != u->feed_sig ? u->feed_misses + 1 : 0;
         u->feed_changed = false;
         u->data_sig = sig;
-        if (out && out->n > before)
+        if (out && out->n > before) {
                 u->interest_at = now;   /* a change: watchers react to it */
+                if (u->src->feed && u->listed_seq == u->src->list_seq && now > u->src->feed_interest)
+                        u->src->feed_interest = now;    /* and its feed keeps the full rate */
+        }
         account(c, u);
         return 0;
 }

@@ -66,6 +66,8 @@ struct unit {
         struct unit *probe_next;        /* c->probes */
         /* data */
         bool has_data, ever_filled, terminal, removed;
+        bool pruned;                    /* eviction freed some of its nodes: the
+                                         * refill brings them back quietly */
         int error;                      /* last fetch's failure, 0 after a success */
         double fetched_at, error_at, fetch_secs, pending_since;
         struct timespec fetched_wall;   /* CLOCK_REALTIME of the data (xattr) */

@@ -238,6 +238,10 @@ static void raise_one(struct queue *q, const struct change *c, const struct targ
         char err[64];
         int root, r;
 
+        /* a directory handle past its first entry reads the kernel's cached
+         * listing (cache_readdir), which a mkdir or rmdir does not drop */
+        if (c->kind != CHANGE_MODIFY && tg->parent_held)
+                fuse_lowlevel_notify_inval_inode(se, tg->parent_ino, 0, 0);
         if (c->kind == CHANGE_MODIFY) {
                 if (tg->kernel_has)
                         fuse_lowlevel_notify_inval_inode(se, tg->ino, 0, 0);

@@ -615,7 +615,7 @@ static bool types_agree(const struct node *n, const struct snap *s)
 }
 
 static int apply_dir(struct tree *t, struct node *dir, const struct snap *snap, struct unit *u,
-                     struct changes *out);
+                     struct changes *out, bool quiet_new);
 
 /* A name whose type changed (a file that became a directory): the old node
  * goes; if nothing holds it, its name is free for the new one at once. */
@@ -634,7 +634,7 @@ static int retype(struct tree *t, struct node **n, struct changes *out)
 
 /* One snapshot entry against the existing child of the same name (or none). */
 static int apply_entry(struct tree *t, struct node *dir, const struct snap *s, struct unit *u,
-                       struct changes *out)
+                       struct changes *out, bool quiet_new)
 {
         struct node *n = tree_child(dir, s->name);
         bool created = false;
@@ -671,21 +671,21 @@ static int apply_entry(struct tree *t, struct node *dir, const struct snap *s, s
                 }
         }
         if (s->type == SNAP_DIR) {
-                r = apply_dir(t, n, s, u, out);
+                r = apply_dir(t, n, s, u, out, quiet_new);
                 if (r < 0)
                         return r;
         }
-        return tree_reveal(t, n, out);
+        return tree_reveal(t, n, created && quiet_new ? NULL : out);
 }
 
 static int apply_dir(struct tree *t, struct node *dir, const struct snap *snap, struct unit *u,
-                     struct changes *out)
+                     struct changes *out, bool quiet_new)
 {
         bool gone = false;
         int r;
 
         for (size_t i = 0; i < snap->n_children; i++) {
-                r = apply_entry(t, dir, snap->children[i], u, out);
+                r = apply_entry(t, dir, snap->children[i], u, out, quiet_new);
                 if (r < 0)
                         return r;
         }
@@ -709,7 +709,14 @@ int tree_apply(struct tree *t, struct node *dir, const struct snap *snap, struct
                struct changes *out)
 {
         tree_stamp(t);
-        return apply_dir(t, dir, snap, u, out);
+        return apply_dir(t, dir, snap, u, out, false);
+}
+
+int tree_refill(struct tree *t, struct node *dir, const struct snap *snap, struct unit *u,
+                struct changes *out)
+{
+        tree_stamp(t);
+        return apply_dir(t, dir, snap, u, out, true);
 }
 
 size_t tree_unit_bytes(const struct node *dir, const struct unit *u)
@@ -744,6 +751,28 @@ int tree_prune(struct tree *t, struct node *dir)
         dir->kids = dir->slots = NULL;
         dir->n_kids = dir->cap_kids = dir->n_holes = dir->n_slots = dir->n_tombs = 0;
         return 0;
+}
+
+size_t tree_prune_unheld(struct tree *t, struct node *dir)
+{
+        size_t freed = 0;
+
+        if (dir->handles > 0)
+                return 0;
+        for (size_t i = 0; i < dir->n_kids; i++) {
+                struct node *k = dir->kids[i];
+
+                if (!k)
+                        continue;
+                if (!subtree_busy(k)) {
+                        freed++;
+                        unlink_free_nocompact(k);
+                } else if (k->type == NODE_DIR) {
+                        freed += tree_prune_unheld(t, k);
+                }
+        }
+        compact(dir);
+        return freed;
 }
 
 size_t tree_drop_content(struct node *dir)

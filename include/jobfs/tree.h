@@ -121,6 +121,11 @@ size_t node_pos(const struct node *n);
  * New nodes get unit u; only nodes of u are removed. */
 int tree_apply(struct tree *t, struct node *dir, const struct snap *snap, struct unit *u,
                struct changes *out);
+/* tree_apply after tree_prune_unheld: names the eviction freed come back
+ * without an IN_CREATE (they never went away on the server); changes and
+ * deletions are recorded as usual. */
+int tree_refill(struct tree *t, struct node *dir, const struct snap *snap, struct unit *u,
+                struct changes *out);
 /* Marks n and its subtree vanished, recording a change if a watcher may care. */
 int tree_remove(struct tree *t, struct node *n, struct changes *out);
 /* Makes a vanished or new node visible again, recording a change when announced. */
@@ -130,6 +135,9 @@ size_t tree_unit_bytes(const struct node *dir, const struct unit *u);
 /* Frees dir's children (eviction): -EBUSY if the kernel holds any of them,
  * a handle is open or a change is queued. */
 int tree_prune(struct tree *t, struct node *dir);
+/* Frees the subtrees below dir that nothing holds (eviction of a unit the
+ * kernel holds part of); returns how many went. */
+size_t tree_prune_unheld(struct tree *t, struct node *dir);
 /* Drops the contents below dir, keeping nodes, sizes and a hash of each
  * content so a refetch tells changes apart. Returns the bytes released. */
 size_t tree_drop_content(struct node *dir);

@@ -519,6 +519,45 @@ static void test_kernel_copy_valid(void)
         tree_free(e.t);
 }
 
+/* Eviction of a job the kernel holds part of: the unheld nodes go, the held
+ * ones stay; the refill brings the freed names back without IN_CREATE
+ * (they never left the server), while a plain apply would announce them. */
+static void test_prune_unheld_and_refill(void)
+{
+        struct snap *s = snap_new(), *d;
+        struct changes ch = { 0 };
+        struct node *state;
+        struct env e;
+
+        if (!env_new(&e, true))
+                return;
+        snap_add_text(s, "state", "Running", 7);
+        for (int i = 0; i < 50; i++) {
+                char name[16];
+
+                snprintf(name, sizeof(name), "Qm%d", i);
+                snap_add_dir(s, name, &d);
+                snap_add_text(d, "state", "Running", 7);
+        }
+        tree_ref(e.t, e.job);
+        tree_apply(e.t, e.job, s, UNIT_A, NULL);
+        state = tree_child(e.job, "state");
+        tree_ref(e.t, state);                   /* watched */
+        CHECK_INT_EQ(tree_prune_unheld(e.t, e.job), 50);
+        CHECK_INT_EQ(tree_kids(e.job), 1);
+        CHECK(tree_child(e.job, "state") == state);
+        CHECK_INT_EQ(tree_refill(e.t, e.job, s, UNIT_A, &ch), 0);
+        CHECK_INT_EQ(tree_kids(e.job), 51);
+        CHECK_INT_EQ(ch.n, 0);
+        /* control twin: the same after a plain apply announces 50 creations */
+        tree_prune_unheld(e.t, e.job);
+        CHECK_INT_EQ(tree_apply(e.t, e.job, s, UNIT_A, &ch), 0);
+        CHECK_INT_EQ(count_kind(&ch, CHANGE_CREATE, NULL), 50);
+        changes_release(e.t, &ch);
+        snap_free(s);
+        tree_free(e.t);
+}
+
 int main(void)
 {
         test_add_child();
@@ -536,5 +575,6 @@ int main(void)
         test_links_and_lazy();
         test_lookups_pending();
         test_kernel_copy_valid();
+        test_prune_unheld_and_refill();
         return CHECK_DONE();
 }
