@@ -475,6 +475,17 @@ def step1(b):
               note=f"daemon wake-ups/round {statistics.median(cs):.2f}; from the file's dir "
                    f"{near_j}/{near_t} ns = {near_j / near_t:.2f}x")
     detail["requests_during_loops"] = sim.stats()["requests"]
+    # The other design of BUGS in jobfs(1): --strict-writes sends every open
+    # to the daemon (to refuse writes at open, raising no event)
+    ms = Mount(b, sim, "s1-strict-mnt", "--ttl=3600", "--strict-writes")
+    read_file(ms.p(*rel))
+    strict = statistics.median(loop(b, "read", ms.path, relpath, a.rounds)["median_ns"]
+                               for _ in range(a.repeats))
+    fast = statistics.median(r["median_ns"] for r in detail["read"]["jobfs"])
+    b.add(1, "1.read.strict_ns", "warm open+read+close, --strict-writes", strict, "ns",
+          note=f"{strict / fast:.1f}x the default's {fast} ns: one OPEN round trip per open")
+    detail["strict_writes_read_ns"] = strict
+    ms.close()
     b.details["1"] = detail
     m.close()
     sim.close()

@@ -381,7 +381,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
         struct jobfs *fs = userdata;
 
-        fs->kernel_opens = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+        /* --strict-writes keeps opens here, to refuse writes at open (jobfs(1), BUGS) */
+        fs->kernel_opens = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0 && !fs->opts->strict_writes;
         /* a change of mtime seen by getattr drops stale pages (the default, made explicit) */
         if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
                 conn->want |= FUSE_CAP_AUTO_INVAL_DATA;

@@ -31,6 +31,7 @@ struct options {
         size_t cache_bytes;     /* ceiling of cached contents */
         size_t cache_max;       /* ceiling of cached jobs and runs */
         bool no_notify, insecure, foreground, debug;
+        bool strict_writes;     /* opens go to the daemon: writes refused at open */
         char *mountpoint;       /* owned, absolute */
         char **fuse_argv;       /* owned: argv[0] and libfuse's -o options */
         int fuse_argc;

@@ -87,8 +87,9 @@ def test_mount_options_are_those_of_help_plus_libfuse():
 
 
 def test_prefix_filters():
-    assert complete("jobfs --poll") == ["--poll-interval="]
-    assert complete("jobfs -o allow_other,poll") == ["allow_other,poll_interval="]
+    assert sorted(complete("jobfs --poll")) == ["--poll-budget=", "--poll-interval="]
+    assert complete("jobfs --poll-i") == ["--poll-interval="]
+    assert complete("jobfs -o allow_other,poll_i") == ["allow_other,poll_interval="]
     assert complete("jobfs --zzz") == []
 
 

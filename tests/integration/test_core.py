@@ -813,3 +813,31 @@ def test_user_write_fails(sim, mount_factory, watch_factory, who):
     assert t.returncode != 0 and not writable, "[ -w state ] is true"
     assert e.returncode != 0 and "Read-only file system" in e.stderr, e
     assert read(f) == b"Running\n"
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict-writes", "kernel-opens"])
+def test_strict_writes_refuse_at_open_without_events(sim, mount_factory, watch_factory, strict):
+    """--strict-writes sends every open to jobfs, which refuses a write-open
+    (EACCES): the shell cannot open, nothing is truncated, and a watcher sees
+    no event at all. The twin, the default (the kernel opens files by itself,
+    the fast path of BUGS in jobfs(1)), lets the open through and refuses the
+    write: the watcher then sees IN_OPEN and IN_CLOSE_WRITE of that attempt."""
+    m = mount_factory(sim, "--poll-interval=0", *(["--strict-writes"] if strict else []))
+    node = next(iter(sim.job(RUNNING_JOB)["Nodes"]))
+    f = m.p("jobs", RUNNING_JOB, node, "0", "state")
+    assert read(f) == b"Running\n"
+    w = watch_factory(f, events=ALL_EVENTS)
+    e = run(["bash", "-c", f"echo x > '{f}'"])
+    # reads after the attempt: they raise IN_OPEN/IN_ACCESS/IN_CLOSE_NOWRITE
+    # of their own, so the check is on write events only
+    time.sleep(0.6)     # settle: the window in which an event of the write would come
+    events = [l.split()[0] for l in w.lines()]
+    assert e.returncode != 0
+    assert read(f) == b"Running\n"
+    writes = [ev for ev in events if "MODIFY" in ev or "CLOSE_WRITE" in ev or ev == "OPEN"]
+    if strict:
+        assert "Permission denied" in e.stderr, e.stderr
+        assert writes == [], events
+    else:
+        assert "Read-only file system" in e.stderr, e.stderr
+        assert "CLOSE_WRITE,CLOSE" in events, events
