@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: dependencies, a warnings-as-errors
 # build, unit + integration tests, then the same suite again under
 # AddressSanitizer and UndefinedBehaviorSanitizer, then each libFuzzer
-# harness for FUZZ_SECONDS (default 60) under ASan+UBSan, then the Debian
+# harness for FUZZ_SECONDS (default 30) under ASan+UBSan, then a ThreadSanitizer
+# build of the unit tests and the concurrency tests, then the Debian
 # package (built, lintian, installed, mounted with, removed: ~20 s) and the
 # Debian 11 and 13 chroots (build, unit tests, mount smoke test: ~2 min the
 # first time, for debootstrap, ~10 s once build-chroots/ exists).
@@ -50,8 +51,22 @@ if [ "${1:-}" != "--quick" ]; then
     meson test -C build-asan --num-processes 2 --print-errorlogs
   tally build-asan/meson-logs/testlog.txt
 
-  echo "== fuzz the reply parsers and name checks (${FUZZ_SECONDS:-60} s each)"
-  FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh
+  echo "== ThreadSanitizer: the unit tests and the concurrency tests"
+  build build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    meson test -C build-tsan --suite unit --num-processes 2 --print-errorlogs
+  tally build-tsan/meson-logs/testlog.txt
+  # a daemon's race report fails its test (conftest.py reads the mount's log)
+  JOBFS_BIN=build-tsan/jobfs JOBFS_SRC=$PWD TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1 \
+    /usr/bin/python3 -m pytest -q -ra -p no:cacheprovider tests/integration/test_notify.py \
+      tests/integration/test_core.py -k "stuck or parallel or sigterm or handle or fs_watch or churn" \
+      2>&1 | tee build-tsan/integration.log
+  [ "${PIPESTATUS[0]}" -eq 0 ] || tsan_failed=1
+  tally build-tsan/integration.log
+  [ -z "${tsan_failed:-}" ] || { echo "ThreadSanitizer pass failed"; exit 1; }
+
+  echo "== fuzz the reply parsers and name checks (${FUZZ_SECONDS:-30} s each)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-30} fuzz/run.sh
 
   # each script closes with one "N passed, M failed" line: the one counted
   echo "== the Debian package: build, lintian, apt-get install, mount, remove"
