@@ -90,9 +90,17 @@ static void ulist_remove(struct ulist *l, struct unit *u, size_t off)
 
 /* --- life of a unit ---------------------------------------------------- */
 
+/* A fetch is queued or in flight. */
+static bool fetch_pending(const struct unit *u)
+{
+        return u->in_flight || lane_item_queued(&u->job.item);
+}
+
+/* Something needs the unit as it is: a fetch, a waiter, a lazy file, a wait. */
 static bool unit_busy(const struct unit *u)
 {
-        return u->in_flight || lane_item_queued(&u->job.item) || u->waiters > 0 || u->files > 0;
+        return u->in_flight || lane_item_queued(&u->job.item) || u->waiters > 0 || u->files > 0 ||
+               u->parked > 0;
 }
 
 static bool in_backoff(const struct cache *c, const struct unit *u, double now)
@@ -566,6 +574,28 @@ static void account(struct cache *c, struct unit *u)
         c->bytes += u->bytes;
 }
 
+/* Every item has `wait`: a file whose read blocks until the item is final,
+ * then gives its final state (the item's `state` file) and a newline. */
+static void update_wait(struct cache *c, struct unit *u)
+{
+        struct node *w = tree_child(u->dir, "wait"), *st;
+        struct blob *b = NULL, *have;
+
+        if (!w && tree_add(c->tree, u->dir, "wait", NODE_FILE, ROLE_WAIT, &w) < 0)
+                return;         /* out of memory: no wait file, nothing else lost */
+        if (node_role(w) != ROLE_WAIT || !u->terminal)
+                return;
+        have = node_content(w);
+        if (!have) {
+                st = tree_child(u->dir, "state");
+                b = st ? node_content(st) : NULL;
+                /* no state file: a final job whose state we cannot name */
+                node_set_content(w, b && b->len ? blob_ref(b) : blob_new("final\n", 6));
+        }
+        blob_unref(b);
+        blob_unref(have);
+}
+
 int apply_item(struct cache *c, struct unit *u, struct snap *snap, bool terminal, uint64_t sig,
                struct changes *out)
 {
@@ -594,6 +624,7 @@ int apply_item(struct cache *c, struct unit *u, struct snap *snap, bool terminal
                 u->feed_misses = u->feed_sig && sig != u->feed_sig ? u->feed_misses + 1 : 0;
         u->feed_changed = false;
         u->data_sig = sig;
+        update_wait(c, u);
         if (out && out->n > before) {
                 u->interest_at = now;   /* a change: watchers react to it */
                 if (u->src->feed && u->listed_seq == u->src->list_seq && now > u->src->feed_interest)
@@ -996,6 +1027,45 @@ void cache_kernel_forget(struct cache *c, struct node *n, uint64_t count)
         }
 }
 
+int cache_wait_state(struct cache *c, struct node *wait, struct blob **ret)
+{
+        struct node *dir = node_parent(wait);
+        struct unit *u = dir ? node_unit(dir) : NULL;
+
+        (void)c;
+
+        if (!u || u->removed || !node_visible(dir))
+                return u && !u->removed && node_visible(dir) ? 0 : -ENOENT;
+        if (!u->terminal || !u->has_data) {
+                struct blob *b = node_content(wait);
+
+                /* a final job evicted keeps its wait file's bytes */
+                if (b) {
+                        *ret = b;
+                        return 1;
+                }
+                return 0;
+        }
+        *ret = node_content(wait);
+        return *ret ? 1 : 0;
+}
+
+void cache_wait_park(struct cache *c, struct node *wait, int delta)
+{
+        struct node *dir = node_parent(wait);
+        struct unit *u = dir ? node_unit(dir) : NULL;
+
+        if (!u)
+                return;
+        if (delta < 0 && u->parked < (unsigned)-delta)
+                u->parked = 0;
+        else
+                u->parked = (unsigned)((int)u->parked + delta);
+        if (delta > 0)
+                touch(c, u, cache_now_of(c));
+        unit_settle(c, u);
+}
+
 double cache_timeout(const struct cache *c, const struct node *n)
 {
         const struct unit *u = node_unit(n);
@@ -1041,7 +1111,7 @@ int cache_xattr(const struct cache *c, const struct node *n, const char *name, c
          * longer than a reader waits */
         if (u->error)
                 len = snprintf(buf, size, "%s", strerror_r(-u->error, err, sizeof(err)));
-        else if (unit_busy(u) && now - u->pending_since >= STALE_GRACE)
+        else if (fetch_pending(u) && now - u->pending_since >= STALE_GRACE)
                 len = snprintf(buf, size, "refetch pending %.0f s", now - u->pending_since);
         else
                 return -ENODATA;
@@ -1059,11 +1129,11 @@ static void fact_of(const struct cache *c, const struct unit *u, struct poll_fac
         f->unit = (struct unit *)u;
         f->source = src->index;
         f->is_list = u->is_list;
-        f->busy = unit_busy(u);
+        f->busy = fetch_pending(u);
         f->failing = in_backoff(c, u, now);
         f->fetched_at = u->fetched_at;
         f->fetch_secs = u->fetch_secs;
-        f->interest_at = u->interest_at;
+        f->interest_at = u->parked ? now : u->interest_at;      /* someone waits on it */
         if (u->is_list) {
                 if (src->feed_interest > f->interest_at)
                         f->interest_at = src->feed_interest;
@@ -1098,7 +1168,7 @@ void cache_poll_each(struct cache *c, void (*fn)(void *ctx, const struct poll_fa
 
 void cache_poll(struct cache *c, struct unit *u)
 {
-        if (unit_busy(u))
+        if (fetch_pending(u))
                 return;
         u->src->polls++;
         /* half an interval: data a reader fetched just now is fresh enough,

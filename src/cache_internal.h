@@ -82,6 +82,7 @@ struct unit {
         unsigned long fetches_done;
         unsigned waiters;               /* callers blocked on it */
         unsigned files;                 /* lazy file fetches of its nodes in flight */
+        unsigned parked;                /* reads and polls of its wait file waiting */
         /* lifetime and memory */
         unsigned kernel;                /* its nodes the kernel holds */
         size_t bytes;                   /* what its nodes hold (tree_unit_bytes) */

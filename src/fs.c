@@ -5,6 +5,7 @@
 #include "jobfs/fs.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,12 @@ struct cache_caller fs_caller(fuse_req_t req)
 
 double fs_timeout(struct jobfs *fs, const struct node *n)
 {
+        struct node_attr a;
+
+        node_attr(n, &a);
+        /* live: its size is a placeholder, asked again each time */
+        if (node_role(n) == ROLE_WAIT && !a.has_content)
+                return 0;
         /* rendered anew on every stat: the kernel must ask, or a read of a
          * changed status would stop at the old size */
         if (node_role(n) == ROLE_STATUS)
@@ -67,6 +74,10 @@ void fs_fill_attr(struct jobfs *fs, const struct node *n, struct stat *st)
         st->st_uid = fs->uid;
         st->st_gid = fs->gid;
         st->st_size = a.type == NODE_DIR ? 0 : (off_t)a.size;
+        /* a live job's wait file: a size that makes the kernel ask for the
+         * bytes (a read of 0 bytes would not reach us); the answer is shorter */
+        if (node_role(n) == ROLE_WAIT && !a.has_content)
+                st->st_size = WAIT_SIZE_LIVE;
         st->st_blksize = 4096;
         st->st_blocks = (st->st_size + 511) / 512;
         st->st_mtim = a.mtime;
@@ -276,6 +287,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         (void)fi;
         pthread_mutex_lock(tree_mutex(fs->tree));
         n = fs_node(fs, ino);
+        if (node_role(n) == ROLE_WAIT) {
+                pthread_mutex_unlock(tree_mutex(fs->tree));
+                fs_wait_read(req, n, size, off);        /* answered when final */
+                return;
+        }
         if (node_role(n) == ROLE_STATUS && off == 0)
                 render_status(fs);
         if (!fs_from_replay(fs, req))
@@ -288,6 +304,25 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         else
                 fuse_reply_buf(req, b->data + off, size < b->len - (size_t)off ? size : b->len - (size_t)off);
         blob_unref(b);
+}
+
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                    struct fuse_pollhandle *ph)
+{
+        struct jobfs *fs = fs_jobfs(req);
+        struct node *n;
+
+        (void)fi;
+        pthread_mutex_lock(tree_mutex(fs->tree));
+        n = fs_node(fs, ino);
+        pthread_mutex_unlock(tree_mutex(fs->tree));
+        if (node_role(n) == ROLE_WAIT) {
+                fs_wait_poll(req, n, ph);
+                return;
+        }
+        if (ph)
+                fuse_pollhandle_destroy(ph);
+        fuse_reply_poll(req, POLLIN | POLLRDNORM);      /* the rest never blocks */
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -421,6 +456,7 @@ const struct fuse_lowlevel_ops fs_ops = {
         .getattr = op_getattr,
         .setattr = fs_op_setattr,
         .readlink = op_readlink,
+        .poll = op_poll,
         .open = op_open,
         .read = op_read,
         .write = fs_op_write,

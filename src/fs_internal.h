@@ -9,6 +9,8 @@
 struct jobfs;
 struct node;
 
+#define WAIT_SIZE_LIVE 4096     /* st_size of a live job's wait file: one page */
+
 struct jobfs *fs_jobfs(fuse_req_t req);
 struct node *fs_node(struct jobfs *fs, fuse_ino_t ino);
 /* Whether the request comes from a replay thread (its own-mount syscalls). */
@@ -22,6 +24,10 @@ void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_p
 void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e);
 /* How long the kernel may cache n's entry and attributes. */
 double fs_timeout(struct jobfs *fs, const struct node *n);
+
+/* fs_wait.c: reads and polls of wait files park until the job is final */
+void fs_wait_read(fuse_req_t req, struct node *wait, size_t size, off_t off);
+void fs_wait_poll(fuse_req_t req, struct node *wait, struct fuse_pollhandle *ph);
 
 /* fs_dir.c */
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

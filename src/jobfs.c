@@ -12,6 +12,7 @@
 #include "jobfs/backend.h"
 #include "jobfs/cache.h"
 #include "jobfs/clock.h"
+#include "jobfs/fs.h"
 #include "jobfs/http.h"
 #include "jobfs/muse.h"
 #include "jobfs/poll.h"
@@ -122,6 +123,7 @@ int jobfs_new(const struct options *opts, struct jobfs **ret)
                 r = r ? r : add_backend(fs, make_slurm);
         r = r ? r : build_meta(fs);
         r = r ? r : poller_new(&pc, fs->cache, tree_mutex(fs->tree), &fs->poller);
+        r = r ? r : fs_waits_new(fs, &fs->waits);
         if (r < 0) {
                 jobfs_free(fs);
                 return r;
@@ -135,7 +137,8 @@ int jobfs_start(struct jobfs *fs)
 {
         int r = replay_start(fs->replay, fs->se);
 
-        return r < 0 ? r : poller_start(fs->poller);
+        r = r < 0 ? r : poller_start(fs->poller);
+        return r < 0 ? r : fs_waits_start(fs->waits);
 }
 
 void jobfs_stop(struct jobfs *fs)
@@ -144,6 +147,7 @@ void jobfs_stop(struct jobfs *fs)
                 return;
         for (unsigned i = 0; i < fs->n_backends; i++)
                 http_cancel_all(fs->http[i]);
+        fs_waits_stop(fs->waits);       /* waiters get ECANCELED */
         poller_stop(fs->poller);
         replay_stop(fs->replay);
         cache_stop(fs->cache);
@@ -154,6 +158,7 @@ void jobfs_free(struct jobfs *fs)
         if (!fs)
                 return;
         jobfs_stop(fs);
+        fs_waits_free(fs->waits);
         poller_free(fs->poller);
         replay_free(fs->replay);
         cache_free(fs->cache);
@@ -225,12 +230,13 @@ char *jobfs_status_text(struct jobfs *fs)
         fprintf(f, "[cache]\nunits: %zu\nfailed_lookups: %zu\ncached: %zu\nbytes: %zu\ncache_bytes: %zu\nhits: %llu\n"
                    "fetches: %llu\nshared_waits: %llu\nstale_served: %llu\nevictions: %llu\n"
                    "dropped_results: %llu\nhttp_requests: %llu\nevents: %lu\n"
-                   "parallel_lookups: %s\nuptime_s: %.0f\n",
+                   "waiting_reads: %zu\nparallel_lookups: %s\nuptime_s: %.0f\n",
                 cs.units, cs.failed_lookups, cs.cached, cs.bytes, cs.cache_bytes, (unsigned long long)cs.hits,
                 (unsigned long long)cs.fetches, (unsigned long long)cs.waits,
                 (unsigned long long)cs.stale_served, (unsigned long long)cs.evictions,
                 (unsigned long long)cs.dropped_results, (unsigned long long)http_total,
-                replay_events(fs->replay), session_parallel_dirops(&fs->sio) ? "yes" : "no",
+                replay_events(fs->replay), fs_waits_parked(fs->waits),
+                session_parallel_dirops(&fs->sio) ? "yes" : "no",
                 clock_monotonic() - fs->started);
         if (fclose(f) != 0) {
                 free(text);

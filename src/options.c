@@ -49,6 +49,8 @@ static const struct opt_def opt_defs[] = {
           "how often held live jobs are checked for changes; 0 = never (default 1)" },
         { "poll-budget", OPT_RATE, OFF(poll_budget), "N",
           "most requests per second the poller makes to one server (default 10)" },
+        { "wait-timeout", OPT_SECONDS, OFF(wait_timeout), "SECONDS",
+          "a read of a wait file gives up with ETIMEDOUT after this; 0 = never (default 0)" },
         { "strict-writes", OPT_FLAG, OFF(strict_writes), NULL,
           "send every open to jobfs, which refuses writes at open (no event); slower opens" },
         { "no-notify", OPT_FLAG, OFF(no_notify), NULL,

@@ -82,6 +82,14 @@ void cache_readahead(struct cache *c, struct node *dir);
 void cache_kernel_ref(struct cache *c, struct node *n);
 void cache_kernel_forget(struct cache *c, struct node *n, uint64_t count);
 
+/* An item's wait file (ROLE_WAIT): 1 with *ret (its final state and a
+ * newline; caller unrefs) once the job or run is final, 0 while it is live,
+ * -ENOENT once it is gone. */
+int cache_wait_state(struct cache *c, struct node *wait, struct blob **ret);
+/* A read or poll of wait parks (+1) or leaves (-1): while any waits, its job
+ * is polled at the full rate, within the budget. */
+void cache_wait_park(struct cache *c, struct node *wait, int delta);
+
 /* How long the kernel may keep n's entry and attributes: the TTL, an hour
  * once its job is final, 0 for a lazy file not fetched yet. */
 double cache_timeout(const struct cache *c, const struct node *n);

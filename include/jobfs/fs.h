@@ -13,8 +13,17 @@
 #include <fuse_lowlevel.h>
 
 struct jobfs;
+struct fs_waits;
 
 extern const struct fuse_lowlevel_ops fs_ops;
 /* Gives the mounted session (fs->se) jobfs's io (session.h); -errno when
  * this libfuse needs none or cannot. */
 int fs_install_io(struct jobfs *fs);
+
+/* The parked reads and polls of wait files (fs_wait.c): one thread answers
+ * them; fs_waits_stop answers what is left with ECANCELED (loop running). */
+int fs_waits_new(struct jobfs *fs, struct fs_waits **ret);
+int fs_waits_start(struct fs_waits *w);
+void fs_waits_stop(struct fs_waits *w);         /* idempotent */
+void fs_waits_free(struct fs_waits *w);         /* NULL-safe; stops first */
+size_t fs_waits_parked(struct fs_waits *w);     /* tree lock held */

@@ -16,6 +16,7 @@
 
 struct backend;
 struct cache;
+struct fs_waits;
 struct fuse_session;
 struct http;
 struct node;
@@ -34,6 +35,7 @@ struct jobfs {
         struct cache *cache;
         struct poller *poller;
         struct replay *replay;
+        struct fs_waits *waits;         /* parked reads of wait files */
         struct fuse_session *se;        /* set by main once created */
         struct session_io sio;          /* the session's io (parallel lookups) */
         struct node *meta, *status;     /* borrowed from tree */

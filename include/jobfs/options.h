@@ -26,6 +26,7 @@ struct options {
         double timeout;         /* s, one HTTP request */
         double poll_interval;   /* s, 0 = no polling */
         double poll_budget;     /* requests per second and server */
+        double wait_timeout;    /* s a read of a wait file waits; 0 = for ever */
         double max_stale;       /* s, 0 = serve stale data forever */
         size_t max_reply;       /* bytes */
         size_t cache_bytes;     /* ceiling of cached contents */
