@@ -558,7 +558,7 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
                 http_reply_clear(ret);
         }
         log_debug("bacalhau: %s answers 404 to both /requester/%s and /%s: not a Bacalhau requester?",
-                  b->base_url, what, what);
+                  b->shown_url, what, what);
         return -EPROTONOSUPPORT;
 }
 
@@ -717,7 +717,7 @@ static int detect(struct backend *b, struct bacalhau *bc)
         if (r == 0 && bc->kind == KIND_V1)
                 bacalhau_orch_reset(bc->orch);  /* maybe another server than before */
         if (r == 0)
-                log_info("bacalhau: %s speaks the %s API%s%s", b->base_url,
+                log_info("bacalhau: %s speaks the %s API%s%s", b->shown_url,
                          bc->kind == KIND_V1 ? "v1 orchestrator" : "v0.3 requester",
                          bc->version_known ? ", release " : "",
                          bc->version_known ? bc->version.text : "");
@@ -767,7 +767,7 @@ static int after(struct backend *b, int r, const char *what)
         if (log_denied)
                 log_warn("bacalhau: %s refuses access (%s credentials): check BACALHAU_API_KEY, "
                          "BACALHAU_API_USERNAME/PASSWORD or --bacalhau-token-file",
-                         b->base_url, bc->auth.kind);
+                         b->shown_url, bc->auth.kind);
         return r;
 }
 

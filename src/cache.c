@@ -1146,18 +1146,31 @@ static void fact_of(const struct cache *c, const struct unit *u, struct poll_fac
 
 void cache_poll_each(struct cache *c, void (*fn)(void *ctx, const struct poll_fact *f), void *ctx)
 {
+        double feed_interest[sizeof(c->sources) / sizeof(c->sources[0])] = { 0 };
+        bool relied_on[sizeof(c->sources) / sizeof(c->sources[0])] = { false };
         struct poll_fact f;
         struct unit *next;
 
+        /* a listing is the change feed of the held live jobs it covers: it is
+         * polled while any relies on it, as hot as the hottest of them */
+        for (struct unit *u = c->live.head; u; u = u->live_link.next) {
+                fact_of(c, u, &f);
+                if (f.covered) {
+                        relied_on[f.source] = true;
+                        if (f.interest_at > feed_interest[f.source])
+                                feed_interest[f.source] = f.interest_at;
+                }
+        }
         for (unsigned i = 0; i < c->n_sources; i++) {
                 struct unit *l = c->sources[i]->list;
 
-                /* a listing matters while the kernel holds its directory, or
-                 * while it is the change feed of live units */
-                if (l && (l->kernel > 0 || c->sources[i]->feed_interest > 0)) {
-                        fact_of(c, l, &f);
-                        fn(ctx, &f);
-                }
+                /* ... and while the kernel holds its directory */
+                if (!l || (l->kernel == 0 && !relied_on[i]))
+                        continue;
+                fact_of(c, l, &f);
+                if (feed_interest[i] > f.interest_at)
+                        f.interest_at = feed_interest[i];
+                fn(ctx, &f);
         }
         for (struct unit *u = c->live.head; u; u = next) {
                 next = u->live_link.next;       /* fn may queue u: it stays on the list */

@@ -56,7 +56,7 @@ double fs_timeout(struct jobfs *fs, const struct node *n)
                 return 0;
         /* rendered anew on every stat: the kernel must ask, or a read of a
          * changed status would stop at the old size */
-        if (node_role(n) == ROLE_STATUS)
+        if (node_role(n) == ROLE_STATUS || node_role(n) == ROLE_METRICS)
                 return 0;
         return cache_timeout(fs->cache, n);
 }
@@ -100,10 +100,16 @@ void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
         cache_kernel_ref(fs->cache, n);
 }
 
-/* .jobfs/status is rendered on every lookup, stat and read, so its size is exact. */
-static int render_status(struct jobfs *fs)
+/* .jobfs/status and .jobfs/metrics are rendered on every lookup, stat and
+ * read, so their sizes are exact. */
+static bool is_rendered(const struct node *n)
 {
-        char *text = jobfs_status_text(fs);
+        return node_role(n) == ROLE_STATUS || node_role(n) == ROLE_METRICS;
+}
+
+static int render(struct jobfs *fs, struct node *n)
+{
+        char *text = node_role(n) == ROLE_STATUS ? jobfs_status_text(fs) : jobfs_metrics_text(fs);
         struct blob *b;
 
         if (!text)
@@ -112,7 +118,7 @@ static int render_status(struct jobfs *fs)
         free(text);
         if (!b)
                 return -ENOMEM;
-        node_set_content(fs->status, b);
+        node_set_content(n, b);
         return 0;
 }
 
@@ -121,8 +127,8 @@ static int refresh(struct jobfs *fs, fuse_req_t req, struct node *n)
 {
         struct cache_caller who = fs_caller(req);
 
-        if (node_role(n) == ROLE_STATUS)
-                return render_status(fs);
+        if (is_rendered(n))
+                return render(fs, n);
         return cache_get(fs->cache, n, NEED_FRESH, &who);
 }
 
@@ -143,8 +149,8 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
                 r = cache_lookup(fs->cache, p, name, &who, &n);
                 if (r < 0)
                         return r;
-                if (node_role(n) == ROLE_STATUS)
-                        render_status(fs);
+                if (is_rendered(n))
+                        render(fs, n);
         }
         fs_fill_entry(fs, n, e);
         return 0;
@@ -256,7 +262,7 @@ static int do_open(struct jobfs *fs, fuse_req_t req, fuse_ino_t ino, struct fuse
 #if HAVE_FUSE_NOFLUSH
         fi->noflush = 1;        /* nothing to flush: close needs no round trip (3.11+) */
 #endif
-        if (node_role(n) == ROLE_STATUS)
+        if (is_rendered(n))
                 fi->direct_io = 1;      /* rendered anew each time: no page cache */
         return 0;
 }
@@ -292,8 +298,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 fs_wait_read(req, n, size, off);        /* answered when final */
                 return;
         }
-        if (node_role(n) == ROLE_STATUS && off == 0)
-                render_status(fs);
+        if (is_rendered(n) && off == 0)
+                render(fs, n);
         if (!fs_from_replay(fs, req))
                 r = cache_content(fs->cache, n, &who, &b);
         pthread_mutex_unlock(tree_mutex(fs->tree));

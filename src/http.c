@@ -29,6 +29,8 @@ struct http {
         bool cancelled;                 /* atomic */
         uint64_t requests;              /* atomic */
         uint64_t connections;           /* atomic: new TCP connections */
+        uint64_t latency[HTTP_BUCKETS + 1];     /* atomic: requests by duration bucket */
+        uint64_t latency_us;            /* atomic: their total duration */
 };
 
 struct transfer {
@@ -319,6 +321,21 @@ static int build_headers(const struct http_request *req, struct curl_slist **ret
         return 0;
 }
 
+/* url for a log line: a user:password@ part blanked (logs never hold secrets). */
+static const char *loggable(const char *url, char *buf, size_t size)
+{
+        const char *host = strstr(url, "://"), *at;
+
+        if (!host)
+                return url;
+        host += 3;
+        at = memchr(host, '@', strcspn(host, "/?#"));
+        if (!at)
+                return url;
+        snprintf(buf, size, "%.*s***%s", (int)(host - url), url, at);
+        return buf;
+}
+
 /* The transfer's duration, DNS and connect included, for debug lines. */
 static double elapsed_ms(CURL *c)
 {
@@ -328,12 +345,31 @@ static double elapsed_ms(CURL *c)
         return s * 1000;
 }
 
+const double http_buckets[HTTP_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+
+static void observe(struct http *h, double secs)
+{
+        size_t i = 0;
+
+        while (i < HTTP_BUCKETS && secs > http_buckets[i])
+                i++;
+        __atomic_add_fetch(&h->latency[i], 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&h->latency_us, (uint64_t)(secs * 1e6), __ATOMIC_RELAXED);
+}
+
+void http_latency(const struct http *h, uint64_t ret_counts[HTTP_BUCKETS + 1], double *ret_sum)
+{
+        for (size_t i = 0; i <= HTTP_BUCKETS; i++)
+                ret_counts[i] = __atomic_load_n(&h->latency[i], __ATOMIC_RELAXED);
+        *ret_sum = (double)__atomic_load_n(&h->latency_us, __ATOMIC_RELAXED) / 1e6;
+}
+
 int http_send(struct http *h, const struct http_request *req, struct http_reply *ret)
 {
         struct transfer t = { .h = h, .fn = req->on_chunk, .ctx = req->ctx,
                               .stream_max = req->stream_max };
         struct curl_slist *hdrs = NULL;
-        char *ctype = NULL;
+        char *ctype = NULL, shown[2048];
         CURLcode rc;
         CURL *c;
         int r;
@@ -364,6 +400,7 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         }
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         rc = curl_easy_perform(c);
+        observe(h, elapsed_ms(c) / 1000);
         {
                 long connects = 0;
 
@@ -373,7 +410,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         }
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
-                log_debug("%s %s: %s after %.0f ms", req->method, req->url, curl_easy_strerror(rc),
+                log_debug("%s %s: %s after %.0f ms", req->method,
+                          loggable(req->url, shown, sizeof(shown)), curl_easy_strerror(rc),
                           elapsed_ms(c));
                 goto out;
         }
@@ -391,7 +429,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
                 goto out;
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
-        log_debug("%s %s: %ld, %zu bytes in %.0f ms", req->method, req->url, ret->status, t.len,
+        log_debug("%s %s: %ld, %zu bytes in %.0f ms", req->method,
+                  loggable(req->url, shown, sizeof(shown)), ret->status, t.len,
                   elapsed_ms(c));
         ret->content_type = ctype;
         ret->body = t.buf;

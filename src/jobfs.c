@@ -90,6 +90,8 @@ static int build_meta(struct jobfs *fs)
         r = tree_add(t, tree_root(t), ".jobfs", NODE_DIR, ROLE_META, &fs->meta);
         if (r == 0)
                 r = tree_add(t, fs->meta, "status", NODE_FILE, ROLE_STATUS, &fs->status);
+        if (r == 0)
+                r = tree_add(t, fs->meta, "metrics", NODE_FILE, ROLE_METRICS, &fs->metrics);
         return r;
 }
 
@@ -238,6 +240,105 @@ char *jobfs_status_text(struct jobfs *fs)
                 replay_events(fs->replay), fs_waits_parked(fs->waits),
                 session_parallel_dirops(&fs->sio) ? "yes" : "no",
                 clock_monotonic() - fs->started);
+        if (fclose(f) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+/* One metric family's HELP and TYPE lines. */
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+        fprintf(f, "# HELP jobfs_%s %s\n# TYPE jobfs_%s %s\n", name, help, name, type);
+}
+
+char *jobfs_metrics_text(struct jobfs *fs)
+{
+        struct cache_source_stats ss[JOBFS_BACKENDS_MAX];
+        struct backend_health hl[JOBFS_BACKENDS_MAX];
+        unsigned n = 0;
+        struct cache_stats cs;
+        struct poll_stats ps;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+
+        if (!f)
+                return NULL;
+        while (n < JOBFS_BACKENDS_MAX && cache_source_stats(fs->cache, n, &ss[n])) {
+                backend_health_get((struct backend *)ss[n].backend, &hl[n]);
+                n++;
+        }
+        cache_stats(fs->cache, &cs);
+        poller_stats(fs->poller, &ps);
+        family(f, "up", "gauge", "Whether the endpoint answered its last request (1), or not (0).");
+        for (unsigned i = 0; i < n; i++)
+                fprintf(f, "jobfs_up{backend=\"%s\"} %d\n", ss[i].backend->ops->name,
+                        hl[i].requests && !hl[i].down ? 1 : 0);
+        family(f, "requests_total", "counter", "Requests made to the endpoint, by outcome.");
+        for (unsigned i = 0; i < n; i++) {
+                const char *b = ss[i].backend->ops->name;
+
+                fprintf(f, "jobfs_requests_total{backend=\"%s\",outcome=\"ok\"} %llu\n", b,
+                        (unsigned long long)(hl[i].requests - hl[i].errors));
+                fprintf(f, "jobfs_requests_total{backend=\"%s\",outcome=\"error\"} %llu\n", b,
+                        (unsigned long long)hl[i].errors);
+        }
+        family(f, "request_duration_seconds", "histogram",
+               "HTTP request durations, name resolution and connection included.");
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t counts[HTTP_BUCKETS + 1], cum = 0;
+                double sum;
+
+                http_latency(fs->http[i], counts, &sum);
+                for (size_t k = 0; k <= HTTP_BUCKETS; k++) {
+                        cum += counts[k];
+                        if (k < HTTP_BUCKETS)
+                                fprintf(f, "jobfs_request_duration_seconds_bucket{backend=\"%s\",le=\"%g\"} %llu\n",
+                                        ss[i].backend->ops->name, http_buckets[k], (unsigned long long)cum);
+                        else
+                                fprintf(f, "jobfs_request_duration_seconds_bucket{backend=\"%s\",le=\"+Inf\"} %llu\n",
+                                        ss[i].backend->ops->name, (unsigned long long)cum);
+                }
+                fprintf(f, "jobfs_request_duration_seconds_sum{backend=\"%s\"} %.6f\n",
+                        ss[i].backend->ops->name, sum);
+                fprintf(f, "jobfs_request_duration_seconds_count{backend=\"%s\"} %llu\n",
+                        ss[i].backend->ops->name, (unsigned long long)cum);
+        }
+        family(f, "polls_total", "counter", "Refetches the poller made (listings included).");
+        for (unsigned i = 0; i < n; i++)
+                fprintf(f, "jobfs_polls_total{backend=\"%s\"} %llu\n", ss[i].backend->ops->name,
+                        (unsigned long long)ss[i].polls);
+        family(f, "poll_budget_denied_total", "counter",
+               "Polls that were due but held back by --poll-budget.");
+        for (unsigned i = 0; i < n && i < POLL_SOURCES_MAX; i++)
+                fprintf(f, "jobfs_poll_budget_denied_total{backend=\"%s\"} %llu\n",
+                        ss[i].backend->ops->name, (unsigned long long)ps.denied[i]);
+        family(f, "poll_budget_requests_per_second", "gauge", "The poll budget, --poll-budget.");
+        fprintf(f, "jobfs_poll_budget_requests_per_second %g\n", fs->opts->poll_budget);
+        family(f, "cache_bytes", "gauge", "Memory held by cached contents and their nodes.");
+        fprintf(f, "jobfs_cache_bytes %zu\n", cs.bytes);
+        family(f, "cache_bytes_limit", "gauge", "The byte budget, --cache-bytes.");
+        fprintf(f, "jobfs_cache_bytes_limit %zu\n", cs.cache_bytes);
+        family(f, "cache_units", "gauge", "Jobs, runs and listings the cache knows.");
+        fprintf(f, "jobfs_cache_units %zu\n", cs.units);
+        family(f, "cache_cached_units", "gauge", "Jobs and runs whose contents are cached.");
+        fprintf(f, "jobfs_cache_cached_units %zu\n", cs.cached);
+        family(f, "cache_hits_total", "counter", "Reads served without a request.");
+        fprintf(f, "jobfs_cache_hits_total %llu\n", (unsigned long long)cs.hits);
+        family(f, "cache_fetches_total", "counter", "Fetches started.");
+        fprintf(f, "jobfs_cache_fetches_total %llu\n", (unsigned long long)cs.fetches);
+        family(f, "evictions_total", "counter", "Jobs and runs whose contents were dropped for memory.");
+        fprintf(f, "jobfs_evictions_total %llu\n", (unsigned long long)cs.evictions);
+        family(f, "stale_reads_total", "counter", "Reads served data older than --ttl.");
+        fprintf(f, "jobfs_stale_reads_total %llu\n", (unsigned long long)cs.stale_served);
+        family(f, "events_total", "counter", "Remote changes raised as inotify events.");
+        fprintf(f, "jobfs_events_total %lu\n", replay_events(fs->replay));
+        family(f, "waiting_reads", "gauge", "Reads of wait files waiting for their job.");
+        fprintf(f, "jobfs_waiting_reads %zu\n", fs_waits_parked(fs->waits));
+        family(f, "uptime_seconds", "gauge", "Seconds since the mount.");
+        fprintf(f, "jobfs_uptime_seconds %.0f\n", clock_monotonic() - fs->started);
         if (fclose(f) != 0) {
                 free(text);
                 return NULL;

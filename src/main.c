@@ -140,8 +140,7 @@ static int run(struct options *opts)
                 r = 1;
                 goto out;
         }
-        log_info("mounted on %s (bacalhau %s, muse %s)", opts->mountpoint, opts->bacalhau_url,
-                 opts->muse_url);
+        log_info("mounted on %s (endpoints: .jobfs/status)", opts->mountpoint);
         sdnotify_send("READY=1");      /* Type=notify units: mounted, threads up */
         r = fuseloop_run(fs->se, 64) < 0 ? 1 : 0;     /* readers may wait on the network */
         sdnotify_send("STOPPING=1");
@@ -178,6 +177,7 @@ int main(int argc, char **argv)
                 options_free(&opts);
                 return res == OPTIONS_EXIT_OK ? 0 : 2;
         }
+        options_hide_secrets(argc, argv);       /* before any fork: ps shows no password */
         if (opts.debug)
                 log_max_level = LOG_LVL_DEBUG;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

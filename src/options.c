@@ -440,3 +440,23 @@ void options_free(struct options *o)
         free(o->fuse_argv);
         memset(o, 0, sizeof(*o));
 }
+
+/* Blanks the password of every scheme://user:password@host in s, in place. */
+static void blank_passwords(char *s)
+{
+        for (char *p = strstr(s, "://"); p; p = strstr(p, "://")) {
+                char *host = p + 3, *end = host + strcspn(host, "/?#,"), *at, *colon;
+
+                at = memchr(host, '@', (size_t)(end - host));
+                colon = at ? memchr(host, ':', (size_t)(at - host)) : NULL;
+                if (colon)
+                        memset(colon + 1, '*', (size_t)(at - colon - 1));
+                p = end;
+        }
+}
+
+void options_hide_secrets(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++)
+                blank_passwords(argv[i]);
+}

@@ -284,15 +284,15 @@ static void note_auth(struct backend *b, int r, long status)
         if (!say)
                 return;
         if (expired)
-                log_error("slurm: %s refused the token for user '%s': it expired at %s", b->base_url,
+                log_error("slurm: %s refused the token for user '%s': it expired at %s", b->shown_url,
                           sl->user, exp);
         else if (status == 401 || status == 403)
                 log_error("slurm: %s answered %ld: no valid token for user '%s' (is it started "
-                          "with rest_auth/jwt?)", b->base_url, status, sl->user);
+                          "with rest_auth/jwt?)", b->shown_url, status, sl->user);
         else
                 log_error("slurm: %s refused the request for user '%s' (error -1: a bad token, "
                           "one for another user, or slurmctld is not answering it)",
-                          b->base_url, sl->user);
+                          b->shown_url, sl->user);
 }
 
 /* Reads meta.Slurm.release of a reply, for status. */
@@ -349,7 +349,7 @@ static int api_version(struct backend *b, int *ret)
                 pthread_mutex_unlock(&sl->lock);
                 if (say)
                         log_error("slurm: %s has none of /slurm/v0.0.38, v0.0.37, v0.0.36 (404): "
-                                  "not a slurmrestd of SLURM 20.11-23.11?", b->base_url);
+                                  "not a slurmrestd of SLURM 20.11-23.11?", b->shown_url);
                 return -EPROTONOSUPPORT;
         }
         if (rep.status == 200)
@@ -358,7 +358,7 @@ static int api_version(struct backend *b, int *ret)
         pthread_mutex_lock(&sl->lock);
         sl->api = v;
         pthread_mutex_unlock(&sl->lock);
-        log_info("slurm: %s speaks /slurm/%s", b->base_url, api_names[v]);
+        log_info("slurm: %s speaks /slurm/%s", b->shown_url, api_names[v]);
         *ret = v;
         return 0;
 }
@@ -370,7 +370,7 @@ static int reply_error(struct backend *b, const struct http_reply *rep, bool fet
 
         if (rep->status == 404 && r == -ENOENT) {
                 /* plain-text 404: the path is unknown, not the job */
-                log_debug("slurm: %s answers 404: wrong --slurm-api or URL?", b->base_url);
+                log_debug("slurm: %s answers 404: wrong --slurm-api or URL?", b->shown_url);
                 r = -EPROTONOSUPPORT;
         } else if (fetch && rep->status == 400) {
                 r = -ENOENT;    /* 9002: not a job id slurmrestd can parse */

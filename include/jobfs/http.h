@@ -74,3 +74,9 @@ int http_status_errno(long status);
 /* Requests started, and new TCP connections opened, since http_new. */
 uint64_t http_requests(const struct http *h);
 uint64_t http_connections(const struct http *h);
+
+/* Request durations (DNS, connect, transfer), for .jobfs/metrics: counts per
+ * bucket (seconds, upper bounds; the last is past them all) and their sum. */
+#define HTTP_BUCKETS 11
+extern const double http_buckets[HTTP_BUCKETS];
+void http_latency(const struct http *h, uint64_t ret_counts[HTTP_BUCKETS + 1], double *ret_sum);

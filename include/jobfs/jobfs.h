@@ -38,7 +38,7 @@ struct jobfs {
         struct fs_waits *waits;         /* parked reads of wait files */
         struct fuse_session *se;        /* set by main once created */
         struct session_io sio;          /* the session's io (parallel lookups) */
-        struct node *meta, *status;     /* borrowed from tree */
+        struct node *meta, *status, *metrics;   /* borrowed from tree */
         double started;                 /* monotonic */
         bool kernel_opens;              /* FUSE_CAP_NO_OPEN_SUPPORT: opens cost nothing */
         uid_t uid;
@@ -54,6 +54,8 @@ int jobfs_start(struct jobfs *fs);
 void jobfs_stop(struct jobfs *fs);
 void jobfs_free(struct jobfs *fs);      /* NULL-safe */
 
-/* Renders .jobfs/status (endpoint health, counters); tree lock held.
- * Caller frees with free(). */
+/* Renders .jobfs/status (endpoint health, counters, for people) and
+ * .jobfs/metrics (the same in the Prometheus text format, for node_exporter's
+ * textfile collector); tree lock held. Caller frees with free(). */
 char *jobfs_status_text(struct jobfs *fs);
+char *jobfs_metrics_text(struct jobfs *fs);

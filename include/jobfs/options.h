@@ -45,4 +45,8 @@ enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
  * options_free in every case. */
 enum options_result options_parse(int argc, char **argv, struct options *ret);
 void options_free(struct options *o);
+/* After options_parse: overwrites, in argv itself (what /proc/PID/cmdline
+ * and ps show), the password of any URL given as user:password@host; the
+ * parsed options keep it. Tokens never come on the command line at all. */
+void options_hide_secrets(int argc, char **argv);
 void options_print_help(FILE *f);

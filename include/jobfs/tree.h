@@ -38,7 +38,7 @@ struct unit;            /* the cache's; the tree only keeps the pointer */
 
 enum node_role { ROLE_PLAIN, ROLE_ROOT, ROLE_AREA /* a backend's root: jobs/ */,
                  ROLE_GROUP /* a listed name above items: software/NAME */,
-                 ROLE_ITEM /* a job or run directory */, ROLE_META, ROLE_STATUS,
+                 ROLE_ITEM /* a job or run directory */, ROLE_META, ROLE_STATUS, ROLE_METRICS,
                  ROLE_WAIT /* an item's wait file: reads block until it is final */ };
 enum node_type { NODE_DIR, NODE_FILE, NODE_LINK, NODE_LAZY /* bytes not fetched yet */ };
 enum change_kind { CHANGE_MODIFY, CHANGE_CREATE, CHANGE_DELETE };

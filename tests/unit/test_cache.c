@@ -387,6 +387,48 @@ static void test_feed(void)
         }
 }
 
+static bool has_list_fact(struct env *e)
+{
+        struct facts fs = poll_facts(e);
+
+        for (size_t i = 0; i < fs.n; i++)
+                if (fs.v[i].is_list)
+                        return true;
+        return false;
+}
+
+/* The listing is the change feed of the held jobs it covers: it is polled
+ * while one relies on it, even once the kernel forgot jobs/ (found by a CI
+ * run: a watched job whose listing nobody polled). Twin: the job not held,
+ * nothing relies on the listing, it is not polled. */
+static void test_feed_polled_while_relied_on(void)
+{
+        for (int held = 1; held >= 0; held--) {
+                struct node *n;
+                struct env e;
+
+                if (!env_new(&e, 1.0, 0, 0))
+                        return;
+                e.f->feed = true;
+                snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
+                e.f->sigs[0] = 7;
+                e.f->n_names = 1;
+                set_state(&e, 0, "Running", false, 7);
+                read_state(&e, "job1", NULL, 0);        /* read before any listing */
+                list_now(&e);                   /* holds jobs/ once; covers job1 */
+                lookup(&e, "job1", &n);
+                lock(&e);
+                if (held) {
+                        cache_kernel_ref(e.c, n);
+                        cache_kernel_ref(e.c, tree_child(n, "state"));   /* a watch */
+                }
+                cache_kernel_forget(e.c, e.jobs, 1);    /* the kernel drops jobs/ */
+                unlock(&e);
+                CHECK_INT_EQ(has_list_fact(&e), held);
+                env_free(&e);
+        }
+}
+
 /* The listing drops a job it listed before: it goes. A job opened by path
  * that no listing named stays (twin). */
 static void test_list_removal(void)
@@ -580,6 +622,7 @@ int main(void)
         test_unknown_names();
         test_interrupt();
         test_feed();
+        test_feed_polled_while_relied_on();
         test_list_removal();
         test_generation();
         test_eviction();
