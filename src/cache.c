@@ -557,7 +557,10 @@ static void run_job(void *ctx, struct lane_item *it, enum lane_prio prio)
         u = (struct unit *)job;
         if (c->stopping || is_fresh(u, cache_now_of(c), u->want_age) ||
             (prio != LANE_READER && in_backoff(c, u, cache_now_of(c)))) {
-                /* fresh by now (a reader got there first), or failing */
+                /* fresh by now (a reader, or a listing carrying the item, got
+                 * there first), or failing: it counts as done, so that whoever
+                 * waits for it looks again instead of waiting for ever */
+                u->fetches_done++;
                 pthread_cond_broadcast(&c->done);
                 unit_settle(c, u);
                 return;
@@ -583,7 +586,11 @@ static void update_wait(struct cache *c, struct unit *u)
 
         if (!w && tree_add(c->tree, u->dir, "wait", NODE_FILE, ROLE_WAIT, &w) < 0)
                 return;         /* out of memory: no wait file, nothing else lost */
-        if (node_role(w) != ROLE_WAIT || !u->terminal)
+        if (node_role(w) != ROLE_WAIT)
+                return;
+        if (!node_visible(w))
+                tree_reveal(c->tree, w, NULL);  /* the job came back */
+        if (!u->terminal)
                 return;
         have = node_content(w);
         if (!have) {
@@ -808,6 +815,7 @@ static void run_file(struct cache *c, struct file_fetch *f)
         if (r == 0) {
                 node_set_content(f->node, blob);
                 account(c, f->unit);
+                trim(c);        /* a 16 MiB content.zip counts at once */
         }
         pthread_cond_broadcast(&c->done);
         file_fetch_release(c, f);       /* its readers may all have gone (Ctrl-C) */
@@ -827,7 +835,7 @@ static struct file_fetch *file_fetch_of(struct cache *c, struct unit *u, struct 
         f->job.kind = JOB_FILE;
         f->unit = u;
         f->node = n;
-        tree_lookup_begin(n);   /* n outlives the fetch even if a refetch drops it */
+        tree_pin(n);            /* n outlives the fetch even if a refetch drops it */
         f->next = c->files;
         c->files = f;
         u->files++;
@@ -845,7 +853,7 @@ static void file_fetch_release(struct cache *c, struct file_fetch *f)
                         break;
                 }
         }
-        tree_lookup_end(f->node);
+        tree_unpin(c->tree, f->node);
         f->unit->files--;
         unit_settle(c, f->unit);
         free(f);
@@ -995,7 +1003,11 @@ int cache_lookup(struct cache *c, struct node *parent, const char *name,
                 /* software/NAME: the names come from the list */
                 r = unit_get(c, src->list, NEED_FRESH, who);
         } else if (src && parent != src->root) {
-                r = cache_get(c, parent, NEED_FRESH, who);     /* inside a job */
+                /* inside a job: while this waits on the network, a mkdir or
+                 * rmdir in parent would wait for its lock (replay.h defers them) */
+                tree_lookup_begin(parent);
+                r = cache_get(c, parent, NEED_FRESH, who);
+                tree_lookup_end(parent);
         }
         if (r < 0)
                 return r;               /* no data to fall back on, or older than --max-stale */
@@ -1034,20 +1046,21 @@ int cache_wait_state(struct cache *c, struct node *wait, struct blob **ret)
 
         (void)c;
 
-        if (!u || u->removed || !node_visible(dir))
-                return u && !u->removed && node_visible(dir) ? 0 : -ENOENT;
-        if (!u->terminal || !u->has_data) {
-                struct blob *b = node_content(wait);
+        struct blob *b;
 
-                /* a final job evicted keeps its wait file's bytes */
-                if (b) {
-                        *ret = b;
-                        return 1;
-                }
-                return 0;
+        if (!u || u->removed || !node_visible(dir))
+                return -ENOENT;
+        /* the bytes are set once the job is final, and kept through eviction */
+        b = node_content(wait);
+        if (b) {
+                *ret = b;
+                return 1;
         }
-        *ret = node_content(wait);
-        return *ret ? 1 : 0;
+        /* evicted before its wait file was made: fetch it again (a final job
+         * is not polled) */
+        if (!u->has_data && !fetch_pending(u))
+                unit_submit(c, u, LANE_READER, c->cfg.ttl);
+        return 0;
 }
 
 void cache_wait_park(struct cache *c, struct node *wait, int delta)

@@ -25,6 +25,7 @@ struct node {
         bool dropped;                   /* content dropped by eviction; size and hash kept */
         uint32_t handles;               /* open directory handles */
         uint32_t lookups;               /* lookups below it waiting on the network */
+        uint32_t pins;                  /* fetches of its bytes, parked reads and polls */
         struct blob *content;           /* files: owned reference */
         uint64_t size, hash;            /* of the content, kept when it is dropped */
         struct timespec mtime;          /* when the current value was first seen */
@@ -338,7 +339,11 @@ struct node *node_top(const struct node *n)
 /* Whether anything but the tree itself still needs n or a node below it. */
 static bool subtree_busy(const struct node *n)
 {
-        if (n->nlookup > 0 || n->queued || n->handles > 0 || n->lookups > 0)
+        if (n->nlookup > 0 || n->queued || n->handles > 0 || n->lookups > 0 || n->pins > 0)
+                return true;
+        /* a job or run directory is its unit's while the unit lives: a group
+         * the listing dropped keeps it (software/NAME/KEY of a cached run) */
+        if (n->role == ROLE_ITEM && n->unit)
                 return true;
         for (size_t i = 0; i < n->n_kids; i++)
                 if (n->kids[i] && subtree_busy(n->kids[i]))
@@ -784,7 +789,9 @@ size_t tree_drop_content(struct node *dir)
 
                 if (!k)
                         continue;
-                if (k->content) {
+                /* a final job's wait file keeps its few bytes: its job is not
+                 * polled any more, and a waiter must still get them */
+                if (k->content && k->role != ROLE_WAIT) {
                         freed += k->content->len;
                         blob_unref(k->content);
                         k->content = NULL;
@@ -797,11 +804,27 @@ size_t tree_drop_content(struct node *dir)
 
 int tree_unlink_item(struct tree *t, struct node *dir)
 {
+        struct node *parent = dir->parent;
+
         (void)t;
-        if (dir->vis != VIS_GONE || !dir->parent || dir->parent->handles > 0 || subtree_busy(dir))
+        if (dir->vis != VIS_GONE || !parent || parent->handles > 0 || dir->unit ||
+            subtree_busy(dir))
                 return -EBUSY;
         unlink_free(dir);
+        reclaim_up(parent);     /* a group that only this item kept */
         return 0;
+}
+
+void tree_pin(struct node *n)
+{
+        n->pins++;
+}
+
+void tree_unpin(struct tree *t, struct node *n)
+{
+        (void)t;
+        if (n->pins > 0 && --n->pins == 0)
+                reclaim_up(n);
 }
 
 /* --- replays ----------------------------------------------------------- */

@@ -144,7 +144,12 @@ size_t tree_prune_unheld(struct tree *t, struct node *dir);
 size_t tree_drop_content(struct node *dir);
 /* Frees the vanished children of dir that nothing holds any more. */
 void tree_reclaim(struct tree *t, struct node *dir);
-/* Frees a GONE item directory and its subtree; -EBUSY while held. */
+/* Keeps n allocated (a fetch of its bytes, a parked read or poll of it);
+ * tree_unpin may free n if it vanished meanwhile: use it last. */
+void tree_pin(struct node *n);
+void tree_unpin(struct tree *t, struct node *n);
+/* Frees a GONE item directory without a unit, and its subtree; -EBUSY while
+ * anything holds it. A group it alone kept goes too. */
 int tree_unlink_item(struct tree *t, struct node *dir);
 
 /* Replays (replay.h). A change recorded by changes_push keeps its node until
@@ -157,8 +162,7 @@ int tree_replayed(struct node *n, enum change_kind kind);
 /* The replay could not be done: settle the state it was waiting for. */
 void tree_replay_abandoned(struct node *n, enum change_kind kind);
 /* Lookups waiting on the network below dir (the replay defers mkdir and
- * rmdir there, which would wait for the directory's lock); also keeps a node
- * allocated while its bytes are fetched. */
+ * rmdir there, which would wait for the directory's lock). */
 void tree_lookup_begin(struct node *dir);
 void tree_lookup_end(struct node *dir);
 bool tree_lookups_pending(const struct node *dir);
