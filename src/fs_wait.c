@@ -9,6 +9,11 @@
  * went away, ETIMEDOUT past --wait-timeout, ECANCELED at unmount. Ctrl-C
  * answers EINTR at once (the interrupt callback). A poll() of a live wait
  * file keeps its handle here and is woken (notify_poll) once the job is final.
+ * The kernel gives one handle per open file, and a handle cannot be told
+ * from another, so each poll keeps its own record: at most 64 per wait
+ * file, each woken after 30 s at the latest (the kernel polls again and a
+ * new record replaces it), so a loop of poll() calls with a timeout cannot
+ * grow the list.
  *
  * Who answers a parked request is whoever takes it off the list under the
  * tree lock: the thread, or the interrupt callback. Before answering, the
@@ -32,6 +37,12 @@
 /* 100 ms: a waiter hears of a final job at most that long after jobfs
  * fetched it, well under the poll interval it is fetched at (1 s) */
 #define WAIT_TICK 0.1
+/* a poll record is woken after 30 s even while the job runs: a poller that
+ * has gone (its handle is never told) costs a record for that long at most */
+#define POLL_RENEW 30.0
+/* records per wait file: each open file has one handle; 64 pollers of one
+ * file is more than any watcher runs, and the oldest is woken to make room */
+#define POLLS_PER_FILE 64
 
 struct parked {
         fuse_req_t req;                 /* a READ; NULL for a poll */
@@ -85,6 +96,19 @@ static void unlink_parked(struct fs_waits *w, struct parked *p)
         }
         p->on_list = false;
         cache_wait_park(w->fs->cache, p->wait, -1);
+        tree_unpin(w->fs->tree, p->wait);       /* last use of p->wait */
+}
+
+/* Puts p on the list; tree lock held. The wait node is pinned while it is
+ * there: the kernel may forget it (an unmount) before the answer. */
+static void list_parked(struct fs_waits *w, struct parked *p)
+{
+        p->on_list = true;
+        p->next = w->list;
+        w->list = p;
+        w->n++;
+        tree_pin(p->wait);
+        cache_wait_park(w->fs->cache, p->wait, +1);
 }
 
 /* Answers p (taken off the list, or never on it) and frees it. No lock held. */
@@ -101,8 +125,9 @@ static void answer(struct parked *p, int err, struct blob *b)
                                        p->size < b->len - (size_t)p->off ? p->size : b->len - (size_t)p->off);
         }
         if (p->ph) {
-                if (!err || err == ETIMEDOUT)
-                        fuse_lowlevel_notify_poll(p->ph);       /* readable: a read answers now */
+                /* readable (a read answers now), or renewed: the kernel
+                 * polls again either way */
+                fuse_lowlevel_notify_poll(p->ph);
                 fuse_pollhandle_destroy(p->ph);
         }
         blob_unref(b);
@@ -210,6 +235,13 @@ void fs_waits_free(struct fs_waits *w)
         if (!w)
                 return;
         fs_waits_stop(w);
+        /* the thread answers every record before it ends; none is left
+         * unless it never ran */
+        for (struct parked *p = w->list, *next; p; p = next) {
+                next = p->next;
+                unlink_parked(w, p);
+                answer(p, ECANCELED, NULL);
+        }
         pthread_cond_destroy(&w->wake);
         free(w);
 }
@@ -239,11 +271,7 @@ static int park(struct fs_waits *w, struct parked *p, struct blob **ret, int *re
                 *ret_err = v > 0 ? v : 0;
                 return 0;
         }
-        p->on_list = true;
-        p->next = w->list;
-        w->list = p;
-        w->n++;
-        cache_wait_park(w->fs->cache, p->wait, +1);
+        list_parked(w, p);
         return 1;
 }
 
@@ -277,31 +305,35 @@ void fs_wait_poll(fuse_req_t req, struct node *wait, struct fuse_pollhandle *ph)
         struct jobfs *fs = fs_jobfs(req);
         struct fs_waits *w = fs->waits;
         struct blob *b = NULL;
-        struct parked *p = NULL;
+        struct parked *oldest = NULL;
         bool ready;
 
         pthread_mutex_lock(tree_mutex(fs->tree));
-        ready = cache_wait_state(fs->cache, wait, &b) != 0;
+        ready = w->stop || cache_wait_state(fs->cache, wait, &b) != 0;
         if (!ready && ph) {
-                /* one handle per wait file is enough: a new poll replaces the old */
-                for (p = w->list; p && !(p->ph && p->wait == wait); p = p->next)
-                        ;
+                struct parked *p = parked_new(w, wait);
+                size_t mine = 0;
+
                 if (p) {
-                        fuse_pollhandle_destroy(p->ph);
+                        for (struct parked *q = w->list; q; q = q->next) {
+                                if (q->ph && q->wait == wait) {
+                                        mine++;
+                                        oldest = q;     /* the list is newest first */
+                                }
+                        }
+                        if (mine < POLLS_PER_FILE)
+                                oldest = NULL;
+                        else
+                                unlink_parked(w, oldest);
                         p->ph = ph;
-                } else if ((p = parked_new(w, wait))) {
-                        p->ph = ph;
-                        p->deadline = 0;        /* a poll's timeout is its caller's */
-                        p->on_list = true;
-                        p->next = w->list;
-                        w->list = p;
-                        w->n++;
-                        cache_wait_park(fs->cache, wait, +1);
-                }
-                if (p)
+                        p->deadline = clock_now(cache_clock(fs->cache)) + POLL_RENEW;
+                        list_parked(w, p);
                         ph = NULL;      /* kept */
+                }
         }
         pthread_mutex_unlock(tree_mutex(fs->tree));
+        if (oldest)
+                answer(oldest, ETIMEDOUT, NULL);        /* woken: its poller polls again */
         if (ph)
                 fuse_pollhandle_destroy(ph);
         blob_unref(b);
