@@ -22,6 +22,7 @@ struct lane {
         unsigned running[LANE_PRIOS];
         pthread_t *threads;             /* max_workers of them */
         unsigned n_threads, idle;
+        unsigned wakes;                 /* signals sent that no idle worker took yet */
         bool stop;
         uint64_t runs;
 };
@@ -101,6 +102,8 @@ static int eligible(const struct lane *l)
         return -1;
 }
 
+static void wake_worker(struct lane *l);
+
 bool lane_run_one(struct lane *l)
 {
         int p = eligible(l);
@@ -116,8 +119,8 @@ bool lane_run_one(struct lane *l)
         l->run(l->ctx, it, (enum lane_prio)p);
         l->running[p]--;
         /* a background slot came free: another worker may take what waits */
-        if (p != LANE_READER && eligible(l) >= 0)
-                pthread_cond_signal(&l->work);
+        if (p != LANE_READER && l->cfg.max_workers && eligible(l) >= 0)
+                wake_worker(l);
         return true;
 }
 
@@ -132,17 +135,23 @@ static void *worker_main(void *arg)
                 l->idle++;
                 pthread_cond_wait(&l->work, l->mutex);
                 l->idle--;
+                if (l->wakes > 0)
+                        l->wakes--;
         }
         pthread_mutex_unlock(l->mutex);
         return NULL;
 }
 
-/* A worker for a newly runnable item: a waiting one, or a new thread. */
+/* A worker for a newly runnable item: a waiting one, or a new thread. An
+ * idle worker already signalled counts as taken until it wakes, or two items
+ * queued at once would both signal the same worker and the second wait for
+ * the first's fetch (seconds, behind a slow server). */
 static void wake_worker(struct lane *l)
 {
         int r;
 
-        if (l->idle > 0) {
+        if (l->idle > l->wakes) {
+                l->wakes++;
                 pthread_cond_signal(&l->work);
                 return;
         }
