@@ -145,7 +145,8 @@ void poller_tick(struct poller *p)
         p->refilled_at = col.now;
         p->n_due = 0;
         cache_poll_each(p->c, collect_one, &col);
-        qsort(p->due, p->n_due, sizeof(*p->due), by_priority);
+        if (p->n_due > 1)       /* qsort(NULL, 0, ...) is undefined */
+                qsort(p->due, p->n_due, sizeof(*p->due), by_priority);
         for (size_t i = 0; i < p->n_due; i++) {
                 struct candidate *d = &p->due[i];
 
