@@ -100,6 +100,16 @@ void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e)
         cache_kernel_ref(fs->cache, n);
 }
 
+void fs_reply_entry(struct jobfs *fs, fuse_req_t req, struct node *n,
+                    const struct fuse_entry_param *e)
+{
+        if (fuse_reply_entry(req, e) < 0 && n) {
+                pthread_mutex_lock(tree_mutex(fs->tree));
+                cache_kernel_forget(fs->cache, n, 1);
+                pthread_mutex_unlock(tree_mutex(fs->tree));
+        }
+}
+
 /* .jobfs/status and .jobfs/metrics are rendered on every lookup, stat and
  * read, so their sizes are exact. */
 static bool is_rendered(const struct node *n)
@@ -133,7 +143,7 @@ static int refresh(struct jobfs *fs, fuse_req_t req, struct node *n)
 }
 
 static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
-                     struct fuse_entry_param *e)
+                     struct fuse_entry_param *e, struct node **ret)
 {
         struct node *p = fs_node(fs, parent), *n = NULL;
         struct cache_caller who = fs_caller(req);
@@ -153,6 +163,7 @@ static int do_lookup(struct jobfs *fs, fuse_req_t req, fuse_ino_t parent, const 
                         render(fs, n);
         }
         fs_fill_entry(fs, n, e);
+        *ret = n;
         return 0;
 }
 
@@ -160,11 +171,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         struct jobfs *fs = fs_jobfs(req);
         struct fuse_entry_param e;
+        struct node *n = NULL;
         double negative = 0;
         int r;
 
         pthread_mutex_lock(tree_mutex(fs->tree));
-        r = do_lookup(fs, req, parent, name, &e);
+        r = do_lookup(fs, req, parent, name, &e, &n);
         if (r == -ENOENT && !fs_from_replay(fs, req))
                 negative = cache_negative_timeout(fs->cache, fs_node(fs, parent));
         pthread_mutex_unlock(tree_mutex(fs->tree));
@@ -177,7 +189,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         } else if (r < 0) {
                 fuse_reply_err(req, -r);
         } else {
-                fuse_reply_entry(req, &e);
+                fs_reply_entry(fs, req, n, &e);
         }
 }
 
@@ -427,6 +439,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         /* a change of mtime seen by getattr drops stale pages (the default, made explicit) */
         if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
                 conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+        /* reads the reader itself waits for: the kernel then sends INTERRUPT
+         * for any signal, so Ctrl-C ends a parked read of a wait file in a
+         * program that handles SIGINT (python, a shell's read). Readahead
+         * done in the background waits in the page lock, which only a fatal
+         * signal breaks. Files are small and cached; measured in README. */
+        conn->want &= ~FUSE_CAP_ASYNC_READ;
         /* lookups in one directory in parallel: one slow job must not hold
          * up the others (session.c makes sure libfuse passes it on) */
         if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) {

@@ -31,6 +31,11 @@ static int add_item(void *ctx, struct node *kid)
 {
         struct dir_list *l = ctx;
 
+        /* a wait file is found by name but never listed: a read of it blocks
+         * until the job is final, and `grep -r`, `find -exec cat`, `cp -r`
+         * or `tar` over a live job would block with it */
+        if (node_role(kid) == ROLE_WAIT)
+                return 0;
         if (l->n == l->cap)
                 return -E2BIG;  /* cannot happen: cap counted the same kids */
         l->items[l->n++] = kid;
@@ -105,9 +110,10 @@ static const char *item_name(const struct dir_list *l, size_t i)
 
 /* Fills buf with entries from off on; with plus, each entry carries its
  * attributes (READDIRPLUS: `ls -l` and `grep -r` need no LOOKUP per entry)
- * and, "." and ".." aside, one more kernel reference. Tree lock held. */
+ * and, "." and ".." aside, one more kernel reference, whose node is put in
+ * refs (room for size / 24 + 1: no entry is smaller). Tree lock held. */
 static size_t fill_dir(struct jobfs *fs, fuse_req_t req, const struct dir_list *l, off_t off,
-                       char *buf, size_t size, bool plus)
+                       char *buf, size_t size, struct node **refs, size_t *n_refs)
 {
         size_t used = 0;
 
@@ -117,14 +123,16 @@ static size_t fill_dir(struct jobfs *fs, fuse_req_t req, const struct dir_list *
 
                 if (i >= 2 && !node_visible(n))
                         continue;       /* vanished since opendir */
-                if (plus) {
+                if (refs) {
                         struct fuse_entry_param e;
 
                         fs_fill_entry_nocount(fs, n, &e);
                         need = fuse_add_direntry_plus(req, buf + used, size - used, item_name(l, i),
                                                       &e, (off_t)(i + 1));
-                        if (need <= size - used && i >= 2)
+                        if (need <= size - used && i >= 2) {
                                 cache_kernel_ref(fs->cache, n);
+                                refs[(*n_refs)++] = n;
+                        }
                 } else {
                         struct stat st;
 
@@ -143,17 +151,28 @@ static void reply_dir(fuse_req_t req, off_t off, size_t size, struct fuse_file_i
 {
         struct jobfs *fs = fs_jobfs(req);
         struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
+        /* 24 bytes: the smallest dirent (FUSE_NAME_OFFSET + a 1-byte name,
+         * padded); a direntplus is larger still */
+        struct node **refs = plus ? calloc(size / 24 + 1, sizeof(*refs)) : NULL;
         char *buf = malloc(size);
-        size_t used;
+        size_t used, n_refs = 0;
 
-        if (!buf) {
+        if (!buf || (plus && !refs)) {
                 fuse_reply_err(req, ENOMEM);
-                return;
+                goto out;
         }
         pthread_mutex_lock(tree_mutex(fs->tree));
-        used = fill_dir(fs, req, l, off, buf, size, plus);
+        used = fill_dir(fs, req, l, off, buf, size, refs, &n_refs);
         pthread_mutex_unlock(tree_mutex(fs->tree));
-        fuse_reply_buf(req, buf, used);
+        if (fuse_reply_buf(req, buf, used) < 0 && n_refs) {
+                /* refused (interrupted): the kernel took none of the references */
+                pthread_mutex_lock(tree_mutex(fs->tree));
+                for (size_t i = 0; i < n_refs; i++)
+                        cache_kernel_forget(fs->cache, refs[i], 1);
+                pthread_mutex_unlock(tree_mutex(fs->tree));
+        }
+out:
+        free(refs);
         free(buf);
 }
 

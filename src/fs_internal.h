@@ -22,6 +22,10 @@ void fs_fill_attr(struct jobfs *fs, const struct node *n, struct stat *st);
 /* An entry for the kernel; fs_fill_entry also counts the kernel's reference. */
 void fs_fill_entry_nocount(struct jobfs *fs, struct node *n, struct fuse_entry_param *e);
 void fs_fill_entry(struct jobfs *fs, struct node *n, struct fuse_entry_param *e);
+/* Replies with an entry fs_fill_entry counted; a reply the kernel refused
+ * (the request was interrupted) never took the reference: it is given back. */
+void fs_reply_entry(struct jobfs *fs, fuse_req_t req, struct node *n,
+                    const struct fuse_entry_param *e);
 /* How long the kernel may cache n's entry and attributes. */
 double fs_timeout(struct jobfs *fs, const struct node *n);
 

@@ -62,7 +62,7 @@ static void create_self(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         struct jobfs *fs = fs_jobfs(req);
         struct fuse_entry_param e;
-        struct node *n;
+        struct node *n = NULL;
         int r = -EROFS;
 
         pthread_mutex_lock(tree_mutex(fs->tree));
@@ -76,7 +76,7 @@ static void create_self(fuse_req_t req, fuse_ino_t parent, const char *name)
         if (r < 0)
                 fuse_reply_err(req, -r);
         else
-                fuse_reply_entry(req, &e);
+                fs_reply_entry(fs, req, n, &e);
 }
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
