@@ -17,7 +17,11 @@ a figure of this run compared with a baseline measured in the same run:
      change feed and on the poll budget), 1,000 watched live jobs (requests
      per interval, event latency), a cold grep's median and worst of 5, a
      warm grep over 50,000 jobs, and peak RSS reading 2,000 x 1 MiB under
-     --cache-bytes.
+     --cache-bytes;
+  7. SLURM, against a real one-node cluster (tests/slurm/cluster.sh, root):
+     requests per poll interval with 200 held jobs (counted by
+     tests/sim/faultproxy.py in front of slurmrestd), and a job's state
+     change (scancel) -> IN_MODIFY of its state file.
 
 It prints a table (metric, value, target, met?) and writes the same figures
 as JSON (--json, default bench/results/latest.json).  `--compare OLD NEW`
@@ -963,7 +967,258 @@ def step6(b):
                 b.stop(proc, timeout=5)
 
 
-STEPS = {1: step1, 2: step2, 3: step3, 4: step4, 5: step5, 6: step6}
+# --------------------------------------------------------------------------
+# Step 7: SLURM, against the real cluster: requests per poll interval with
+# 200 held jobs, and a job's state change -> IN_MODIFY of its state file
+
+CLUSTER_SH = os.path.join(REPO, "tests", "slurm", "cluster.sh")
+FAULTPROXY = os.path.join(REPO, "tests", "sim", "faultproxy.py")
+POLL_IDLE_MAX_S = 60    # the longest poll period of a job nobody reads (man jobfs)
+
+
+def other_slurmctlds(own_dir):
+    """Running slurmctld processes (pgrep -a) of clusters other than own_dir."""
+    try:
+        r = subprocess.run(["pgrep", "-a", "slurmctld"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in r.stdout.splitlines():
+        try:
+            with open(f"/proc/{line.split()[0]}/status") as f:
+                if any(s.startswith("State:") and "Z" in s.split()[1] for s in f):
+                    continue        # a zombie has stopped
+        except OSError:
+            continue
+        if f"{own_dir}/" not in line:
+            found.append(line)
+    return found
+
+
+class SlurmCluster:
+    """A cluster of tests/slurm/cluster.sh in a state directory of its own."""
+
+    def __init__(self, state_dir):
+        self.dir = state_dir
+        self.env = dict(os.environ, JOBFS_SLURM_DIR=state_dir)
+        self.up_s = None
+
+    def up(self):
+        t0 = time.monotonic()
+        r = subprocess.run([CLUSTER_SH, "up"], env=self.env, capture_output=True, text=True,
+                           timeout=900, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise Failed("tests/slurm/cluster.sh up: " +
+                         (r.stderr.strip().splitlines() or ["no output"])[-1])
+        self.up_s = time.monotonic() - t0
+        conf = {}
+        with open(os.path.join(self.dir, "env")) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                conf[k] = v
+        self.url, self.token, self.jobdir = conf["SLURM_URL"], conf["SLURM_JWT"], conf["SLURM_JOBDIR"]
+        self.env["SLURM_CONF"] = conf["SLURM_CONF"]
+
+    def cmd(self, *args, timeout=60):
+        r = subprocess.run(list(args), env=self.env, cwd=getattr(self, "jobdir", None),
+                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise Failed(f"{' '.join(args[:2])}: {r.stderr.strip()[:300]}")
+        return r.stdout
+
+    def down(self):
+        try:
+            subprocess.run([CLUSTER_SH, "down"], env=self.env, capture_output=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            log(f"tests/slurm/cluster.sh down: {e}")
+
+
+def step7_skip(b, why):
+    b.add(7, "7.skipped", "SLURM against the real cluster: skipped", None, note=why)
+    log(f"step 7 skipped: {why}")
+
+
+def step7(b):
+    a = b.args
+    n, window, poll, changes = a.slurm_jobs, a.slurm_window, 1.0, a.slurm_changes
+    if os.geteuid() != 0:
+        return step7_skip(b, "needs root (slurmd runs jobs as their users; tests/slurm/cluster.sh)")
+    if not shutil.which("slurmctld") or not shutil.which("sbatch"):
+        return step7_skip(b, "Debian's slurm packages are not installed "
+                             "(tests/slurm/cluster.sh up installs them)")
+    state = f"/tmp/jfs-bench-slurm-{os.getpid()}"
+    deadline = time.monotonic() + a.slurm_wait
+    others = other_slurmctlds(state)
+    if others:
+        # a second cluster on two cores would time that one's tests and ours
+        log(f"waiting up to {a.slurm_wait:g} s for another SLURM cluster to go: {others[0]}")
+        while other_slurmctlds(state) and time.monotonic() < deadline:
+            time.sleep(2)
+        if other_slurmctlds(state):
+            return step7_skip(b, f"another SLURM cluster still runs after {a.slurm_wait:g} s")
+    cluster = SlurmCluster(state)
+    ids = []
+    try:
+        try:
+            cluster.up()
+        except (Failed, OSError, subprocess.TimeoutExpired) as e:
+            return step7_skip(b, f"no cluster: {e}")
+        log(f"cluster up in {cluster.up_s:.1f} s; submitting {n} held jobs")
+        script = os.path.join(cluster.jobdir, "bench-held.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\ntrue\n")
+        os.chmod(script, 0o755)
+        t0 = time.monotonic()
+        for i in range(n):
+            ids.append(cluster.cmd("sbatch", "--parsable", "--hold", f"--job-name=bench-{i}",
+                                   script).strip())
+        submit_s = time.monotonic() - t0
+        proxy_ports = os.path.join(b.work, "s7-proxy-ports.json")
+        proxy_proc = b.spawn([PYTHON, FAULTPROXY, "--target", cluster.url, "--ports-file", proxy_ports],
+                             logname="s7-proxy.log")
+        wait_for(lambda: os.path.exists(proxy_ports) or proxy_proc.poll() is not None, timeout=30,
+                 what="the fault proxy to listen")
+        if proxy_proc.poll() is not None:
+            raise Failed(f"faultproxy exited with {proxy_proc.returncode}")
+        with open(proxy_ports) as f:
+            ports = json.load(f)
+        control = f"http://127.0.0.1:{ports['control']}/_proxy/"
+
+        def proxy(path, post=False):
+            req = urllib.request.Request(control + path, data=b"" if post else None,
+                                         method="POST" if post else "GET")
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read())
+
+        mnt = os.path.join(b.work, "s7-mnt")
+        os.mkdir(mnt)
+        cmd = [a.jobfs, "-f", mnt, f"--slurm-url=http://127.0.0.1:{ports['port']}",
+               f"--poll-interval={poll:g}", *a.jobfs_arg]
+        jobfs = b.spawn(cmd, logname="s7-jobfs.log", env=dict(os.environ, SLURM_JWT=cluster.token))
+        b.mounts.append(mnt)
+        wait_for(lambda: is_mounted(mnt) or jobfs.poll() is not None, timeout=20, what="the mount")
+        if jobfs.poll() is not None:
+            raise Failed(f"jobfs exited with {jobfs.returncode}")
+
+        # slurm/ read once: every file of every job, as a grep -r does, but
+        # for the wait files: a read of one blocks until its job is final
+        proxy("reset", post=True)
+        grep_s, rc, _, lines = b.run(["grep", "-r", "-l", "--exclude=wait", "PENDING",
+                                      os.path.join(mnt, "slurm") + "/"],
+                                     timeout=300, env=ENV_C, count_output=True)
+        first = proxy("stats")
+        if rc != 0 or lines < n:
+            raise Failed(f"grep -r over slurm/ found {lines} PENDING jobs of {n} (exit {rc})")
+        rnd = random.Random(7)
+        picked = rnd.sample(ids, min(changes + 1, len(ids)))
+        warm, timed = picked[0], picked[1:]
+        ino = Inotify()
+        try:
+            wds = {}
+            for jid in picked:
+                path = os.path.join(mnt, "slurm", jid, "state")
+                if read_file(path) != b"PENDING\n":
+                    raise Failed(f"job {jid} does not read PENDING")
+                wds[ino.watch(path, IN_MODIFY)] = jid
+
+            def cancel(jid, limit):
+                """scancel jid; (seconds from its return to IN_MODIFY of its
+                state, or None past limit, the seconds scancel took)."""
+                ino.drain()
+                t_req = time.monotonic()
+                cluster.cmd("scancel", jid)
+                t_change = time.monotonic()
+                end = t_change + limit
+                while time.monotonic() < end:
+                    for wd, mask in ino.read(end - time.monotonic()):
+                        if mask & IN_MODIFY and wds.get(wd) == jid:
+                            return time.monotonic() - t_change, t_change - t_req
+                return None, t_change - t_req
+
+            time.sleep(poll + 0.5)      # a quiet interval: the poller has them all
+            ino.drain()
+
+            # (a) idle, nobody reads: what the server sees per poll interval
+            proxy("reset", post=True)
+            time.sleep(window)
+            idle = proxy("stats")
+            lists = sum(v for k, v in idle["by_path"].items() if k.endswith("/jobs"))
+            other = idle["requests"] - lists
+            per_interval = idle["requests"] / (window / poll)
+            b.add(7, "7.req_per_interval_idle", f"requests per poll interval, {n} held SLURM jobs, idle",
+                  round(per_interval, 2), "", "<= 1 (the list)", per_interval <= 1.1 and other == 0,
+                  note=f"{idle['requests']} in {window:g} s at --poll-interval={poll:g}: {lists} lists "
+                       f"({idle['by_status'].get('304', 0)} were 304), {other} other; nobody read, so "
+                       f"polled at a quarter of the idle time")
+
+            # the first change after that idle time: seen at the idle rate
+            # (man jobfs: within 60 s), then read, which makes the jobs hot
+            warm_lat, _ = cancel(warm, POLL_IDLE_MAX_S + 5)
+            if warm_lat is not None:
+                read_file(os.path.join(mnt, "slurm", warm, "state"))
+
+            # (b) one state change (scancel of a held job) after another, each
+            # read back once seen: change -> IN_MODIFY, and the requests meanwhile
+            proxy("reset", post=True)
+            t_start = time.monotonic()
+            lat, missed, wrong, cancel_s = [], 0, 0, []
+            for jid in timed:
+                time.sleep(rnd.uniform(0, poll))    # a random phase against the poll cycle
+                got, took = cancel(jid, 3 * poll + 2)
+                cancel_s.append(took)
+                if got is None:
+                    missed += 1
+                    continue
+                lat.append(got)
+                if read_file(os.path.join(mnt, "slurm", jid, "state")) != b"CANCELLED\n":
+                    wrong += 1
+            busy_s = time.monotonic() - t_start
+            busy = proxy("stats")
+        finally:
+            ino.close()
+        if not lat:
+            raise Failed(f"no IN_MODIFY for any of {len(timed)} cancelled jobs")
+        lists = sum(v for k, v in busy["by_path"].items() if k.endswith("/jobs"))
+        per_interval = busy["requests"] / (busy_s / poll)
+        b.add(7, "7.req_per_interval", f"requests per poll interval, {n} SLURM jobs, watched, changing",
+              round(per_interval, 2), "", "1 (the list)", per_interval <= 1.1 and busy["requests"] == lists,
+              note=f"{busy['requests']} in {busy_s:.1f} s: {lists} lists "
+                   f"({busy['by_status'].get('304', 0)} were 304), {busy['requests'] - lists} other; "
+                   f"{len(timed)} jobs cancelled meanwhile")
+        p50, p95 = pctl(lat, 50) * 1000, pctl(lat, 95) * 1000
+        target = poll * 1000 + 500
+        b.add(7, "7.p50_ms", f"SLURM state change -> IN_MODIFY p50 (poll {poll:g} s)", round(p50, 1), "ms")
+        b.add(7, "7.p95_ms", f"SLURM state change -> IN_MODIFY p95 (poll {poll:g} s)", round(p95, 1), "ms",
+              f"<= {target:g} ms", p95 <= target and missed == 0,
+              note=f"{len(lat)}/{len(timed)} events, max {max(lat) * 1000:.0f} ms, {missed} missed, "
+                   f"{wrong} read back wrong; from scancel's return ({statistics.median(cancel_s) * 1000:.0f}"
+                   f" ms median)")
+        b.add(7, "7.first_after_idle_ms", f"SLURM first change after {window:g} s idle -> IN_MODIFY",
+              None if warm_lat is None else round(warm_lat * 1000, 1), "ms",
+              f"<= {POLL_IDLE_MAX_S * 1000:g} ms", warm_lat is not None and warm_lat <= POLL_IDLE_MAX_S,
+              note="an inotify watch alone keeps no job hot: polled at the idle rate until then")
+        b.details["7"] = {"jobs": n, "cluster_up_s": cluster.up_s, "submit_s": submit_s,
+                          "grep_s": grep_s, "first_read_stats": first, "window_s": window,
+                          "poll_interval": poll, "idle_stats": idle, "first_after_idle_s": warm_lat,
+                          "busy_s": busy_s, "busy_stats": busy, "latencies_s": lat,
+                          "missed": missed, "wrong": wrong, "scancel_s": cancel_s}
+        log(f"step 7: {n} jobs submitted in {submit_s:.1f} s; first grep {grep_s:.2f} s, "
+            f"{first['requests']} requests")
+    finally:
+        for path in list(reversed(b.mounts)):
+            b.unmount(path)
+        for proc in list(reversed(b.procs)):
+            b.stop(proc, timeout=5)
+        if ids and getattr(cluster, "jobdir", None):
+            try:
+                subprocess.run(["scancel", *ids], env=cluster.env, capture_output=True, timeout=60)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                log(f"scancel: {e}")
+        cluster.down()
+
+
+STEPS = {1: step1, 2: step2, 3: step3, 4: step4, 5: step5, 6: step6, 7: step7}
 
 
 # --------------------------------------------------------------------------
@@ -1089,6 +1344,11 @@ def parse_args(argv):
     p.add_argument("--watched-changes", type=int, help="changes timed in step 6b (30)")
     p.add_argument("--warm-jobs", type=int, help="jobs of the warm grep in step 6d (50000)")
     p.add_argument("--big-jobs", type=int, help="1 MiB jobs read in step 6e (2000)")
+    p.add_argument("--slurm-jobs", type=int, help="held SLURM jobs in step 7 (200)")
+    p.add_argument("--slurm-window", type=float, help="seconds of requests counted in step 7 (20)")
+    p.add_argument("--slurm-changes", type=int, help="state changes timed in step 7 (20)")
+    p.add_argument("--slurm-wait", type=float, default=600,
+                   help="seconds step 7 waits for another SLURM cluster of the machine to go (600)")
     p.add_argument("--tmpfs", help="a tmpfs directory for step 1 (default /dev/shm)")
     p.add_argument("--jobfs-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for every jobfs mount, e.g. --jobfs-arg=-d (repeatable)")
@@ -1105,9 +1365,12 @@ def parse_args(argv):
     a.watched_changes = a.watched_changes or (10 if q else 30)
     a.warm_jobs = a.warm_jobs or (5000 if q else 50000)
     a.big_jobs = a.big_jobs or (300 if q else 2000)
+    a.slurm_jobs = a.slurm_jobs or (50 if q else 200)
+    a.slurm_window = a.slurm_window or (5 if q else 20)
+    a.slurm_changes = a.slurm_changes or (5 if q else 20)
     a.only = sorted({int(x) for x in a.only.split(",")}) if a.only else sorted(STEPS)
     if any(s not in STEPS for s in a.only):
-        p.error("--only takes step numbers 1 to 6")
+        p.error("--only takes step numbers 1 to 7")
     if not a.compare:
         a.jobfs = os.path.abspath(a.jobfs)
         if not os.access(a.jobfs, os.X_OK):
