@@ -1101,10 +1101,10 @@ def step7(b):
         if jobfs.poll() is not None:
             raise Failed(f"jobfs exited with {jobfs.returncode}")
 
-        # slurm/ read once: every file of every job, as a grep -r does, but
-        # for the wait files: a read of one blocks until its job is final
+        # slurm/ read once: every file of every job, as a grep -r does (wait
+        # files are not listed, so it does not block on them)
         proxy("reset", post=True)
-        grep_s, rc, _, lines = b.run(["grep", "-r", "-l", "--exclude=wait", "PENDING",
+        grep_s, rc, _, lines = b.run(["grep", "-r", "-l", "PENDING",
                                       os.path.join(mnt, "slurm") + "/"],
                                      timeout=300, env=ENV_C, count_output=True)
         first = proxy("stats")
