@@ -77,6 +77,7 @@ static int make_slurm(struct jobfs *fs, struct http *h, struct backend **ret)
         struct slurm_config sc = {
                 .url = o->slurm_url, .api = o->slurm_api, .user = o->slurm_user,
                 .token_file = o->slurm_token_file, .output_max = o->max_reply,
+                .fetch_max = o->max_reply,
         };
 
         return slurm_backend_new(h, &sc, ret);

@@ -39,7 +39,7 @@
 
 #define RESYNC_S 300                    /* a full list at least this often */
 #define LIST_REPLY_MAX ((size_t)1 << 30)        /* 300,000 jobs of 3.2 KB, streamed */
-#define FETCH_REPLY_MAX ((size_t)256 << 20)     /* GET /job/ARRAY lists all its tasks */
+#define FETCH_REPLY_MAX ((size_t)256 << 20)     /* without --max-reply; GET /job/ARRAY lists all its tasks */
 /* Items a list carries whole: the first list of a big cluster would
  * otherwise read every job's output; past these the entries carry only
  * their signature, and the cache fetches what it needs. */
@@ -68,6 +68,7 @@ struct slurm {
         char *user;
         char *token_file;               /* NULL: $SLURM_JWT */
         size_t out_max;
+        size_t fetch_max;               /* one GET /job/ID reply, streamed: --max-reply */
         bool api_fixed;
         pthread_mutex_t lock;           /* protects the fields below it */
         char *token;
@@ -427,7 +428,7 @@ static int slurm_fetch(struct backend *b, const char *const keys[], struct backe
                 return r;
         snprintf(path, sizeof(path), "/slurm/%s/job/%s", api_names[v], keys[0]);
         r = slurm_split_new(on_fetch_job, &f, &sp);
-        r = r ? r : get(b, path, feed_split, sp, FETCH_REPLY_MAX, &rep);
+        r = r ? r : get(b, path, feed_split, sp, sl->fetch_max, &rep);
         if (r == 0)
                 r = rep.status == 200 ? slurm_split_end(sp) : reply_error(b, &rep, true);
         backend_note(b, r, "job");
@@ -757,6 +758,7 @@ int slurm_backend_new(struct http *http, const struct slurm_config *cfg, struct 
         pthread_mutex_init(&sl->lock, NULL);
         pthread_mutex_init(&sl->list_lock, NULL);
         sl->out_max = cfg->output_max;
+        sl->fetch_max = cfg->fetch_max ? cfg->fetch_max : FETCH_REPLY_MAX;
         if (cfg->api && strcmp(cfg->api, "auto") != 0) {
                 for (int v = API_V36; v <= API_V38; v++)
                         if (strcmp(cfg->api, api_names[v]) == 0)

@@ -28,6 +28,7 @@ struct slurm_config {
         const char *user;       /* X-SLURM-USER-NAME; NULL: the mounting user's name */
         const char *token_file; /* NULL: the token is $SLURM_JWT */
         size_t output_max;      /* bytes of stdout/stderr shown at most; 0: none */
+        size_t fetch_max;       /* bytes of one GET /job/ID reply (--max-reply); 0: 256 MiB */
 };
 
 /* -EACCES without a usable token (logged), -EINVAL for a bad api or user.

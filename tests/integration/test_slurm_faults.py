@@ -359,11 +359,6 @@ def test_proxy_down_is_econnrefused(cluster, jobs, proxy, pmount):
     case.healed()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: slurm.c streams 200 replies under FETCH_REPLY_MAX (256 MiB) and the 8 MiB a job "
-    "object may take, not --max-reply: a 4 MiB 200 reply with --max-reply=1M is read whole "
-    "and gives EBADMSG (or, when it is a job, is shown with a 4 MiB name file), where "
-    "man jobfs ERRORS promises EFBIG"))
 def test_huge_200_reply_over_max_reply_is_efbig(cluster, jobs, proxy, pmount):
     m = pmount("--max-reply=1M")
     case = Case(cluster, jobs, m)
