@@ -4,11 +4,11 @@ Every fixture cleans up after itself even when a test fails: the mount is
 detached with `fusermount3 -u -z`, and only the processes this suite started
 are signalled, by pid. Every wait is bounded by a deadline.
 """
+import errno
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -40,6 +40,33 @@ def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def xattr(path, name):
+    """The attribute's value as text, or None when it is absent (ENODATA)."""
+    try:
+        return os.getxattr(path, name).decode()
+    except OSError as e:
+        if e.errno == errno.ENODATA:
+            return None
+        raise
+
+
+def status(m):
+    """.jobfs/status of a mount as {section: {key: value}}."""
+    sections, cur = {}, None
+    for line in read(m.p(".jobfs", "status")).decode().splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            cur = sections.setdefault(line[1:-1], {})
+        elif cur is not None and ": " in line:
+            key, value = line.split(": ", 1)
+            cur[key] = value
+    return sections
 
 
 def run(cmd, timeout=20, check=False, **kw):
@@ -253,7 +280,11 @@ class Watch:
         return self.out_path.read_text().splitlines()
 
     def wait_line(self, pred, timeout=10, what="an event"):
-        return wait_for(lambda: [l for l in self.lines() if pred(l)], timeout=timeout, what=what)
+        try:
+            return wait_for(lambda: [l for l in self.lines() if pred(l)], timeout=timeout, what=what)
+        except AssertionError as e:
+            seen = self.lines()
+            raise AssertionError(f"{e}; inotifywait printed {len(seen)} lines: {seen[-20:]}") from None
 
     def close(self):
         stop_process(self.proc, timeout=5)
@@ -273,3 +304,10 @@ def watch_factory(tmp_path):
     yield make
     for w in watches:
         w.close()
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The SLURM cluster of this run (slurmcluster.py), shared by its files."""
+    import slurmcluster
+    yield from slurmcluster.session()

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import run, stop_process, wait_for
+from conftest import read, stop_process, wait_for
 
 VERSIONS = ("v0.3.16", "v0.3.24", "v1.0.4", "v1.3.2", "v1.5.1", "v1.5.2", "v1.7.0", "v1.9.3")
 V1 = VERSIONS[2:]
@@ -45,10 +45,6 @@ def want_states(version):
         return {"completed": b"Completed\n", "failed": b"Error\n", "running": b"InProgress\n"}
     return {"completed": b"Completed\n", "failed": b"Failed\n", "running": b"Running\n"}
 
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def errno_of(path):

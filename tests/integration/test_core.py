@@ -8,7 +8,6 @@ used only to count what happens when nothing should ("nothing happens" or
 "at most N requests"), never to wait for something. Timings and counts are
 printed as `core: ...` lines (`pytest -s` shows them) for the notes.
 """
-import errno
 import http.client
 import json
 import os
@@ -19,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import RUN_WAIT, RUNNING_JOB, SEED_CLIENT, is_mounted, run, stop_process, wait_for
+from conftest import (RUNNING_JOB, RUN_WAIT, SEED_CLIENT, is_mounted, read, run, status, stop_process, wait_for, xattr)
 
 MiB = 1024 * 1024
 TIMEDOUT = "Connection timed out"
@@ -34,30 +33,7 @@ def note(what, value):
     print(f"core: {what}: {value}", flush=True)
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
-
-def xattr(path, name):
-    try:
-        return os.getxattr(path, name).decode()
-    except OSError as e:
-        if e.errno == errno.ENODATA:
-            return None
-        raise
-
-
-def status(m):
-    """.jobfs/status as {section: {key: value}}."""
-    sections, cur = {}, None
-    for line in read(m.p(".jobfs", "status")).decode().splitlines():
-        if line.startswith("[") and line.endswith("]"):
-            cur = sections.setdefault(line[1:-1], {})
-        elif cur is not None and ": " in line:
-            key, value = line.split(": ", 1)
-            cur[key] = value
-    return sections
 
 
 def rss_kib(pid):

@@ -14,7 +14,6 @@ Timings: --timeout=2 and --ttl=0.2 keep the suite fast; jobfs's back-off
 after a failed request is 1 s (man jobfs, CACHING).
 """
 import base64
-import errno
 import json
 import os
 import re
@@ -24,7 +23,7 @@ import urllib.request
 
 import pytest
 
-from conftest import RUN_OK, RUN_WAIT, RUNNING_JOB, SEED_JOB, run, wait_for
+from conftest import RUNNING_JOB, RUN_OK, RUN_WAIT, SEED_JOB, read, run, status, wait_for, xattr
 
 TIMEOUT = 2.0           # --timeout of most mounts, seconds
 TTL = 0.2               # --ttl: short, so that the refetch during a fault really happens
@@ -70,31 +69,7 @@ def cat(path, timeout=30):
     return Cat(path, timeout)
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
-
-def xattr(path, name):
-    """The attribute's value as text, or None when it is absent (ENODATA)."""
-    try:
-        return os.getxattr(path, name).decode()
-    except OSError as e:
-        if e.errno == errno.ENODATA:
-            return None
-        raise
-
-
-def status(m):
-    """.jobfs/status as {section: {key: value}}."""
-    sections, cur = {}, None
-    for line in read(m.p(".jobfs", "status")).decode().splitlines():
-        if line.startswith("[") and line.endswith("]"):
-            cur = sections.setdefault(line[1:-1], {})
-        elif cur is not None and ": " in line:
-            key, value = line.split(": ", 1)
-            cur[key] = value
-    return sections
 
 
 def assert_fetched_iso(path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import (RUN_NOK, RUN_OK, RUN_WAIT, RUNNING_JOB, SEED_JOB, run, wait_for)
+from conftest import RUNNING_JOB, RUN_NOK, RUN_OK, RUN_WAIT, SEED_JOB, read, run, wait_for
 
 SHARD_TEXT = {"State": "state", "Status": "status", "VerificationProposal": "VerificationProposal"}
 RUN_TEXT = {"exitCode": "exitCode", "runnerError": "runnerError",
@@ -47,10 +47,6 @@ def expected_shard_files(shard):
             files[key] = text_of(shard["VerificationResult"][key])
     return files
 
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def test_seed_job_every_file_matches_server(sim, mnt):

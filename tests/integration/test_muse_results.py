@@ -12,12 +12,11 @@ need the core's lazy files (snap_add_lazy, backend fetch_file): without
 them a lazy file reads as empty.
 """
 import base64
-import json
 import os
 import re
 import urllib.request
 
-from conftest import run
+from conftest import read, run
 
 NAME = "sw_example"
 RUN_ZIP_MEMBERS = ["ws_command.sh", "cluster_script.sh", "__WS__cmd.txt", "cluster_stderr.txt",
@@ -45,10 +44,6 @@ def served(sim, action, key):
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read()
 
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def cmp_with(tmp_path, path, data):

@@ -11,14 +11,10 @@ import time
 
 import pytest
 
-from conftest import (RUN_WAIT, RUNNING_JOB, SEED_JOB, run, stop_process, wait_for)
+from conftest import RUNNING_JOB, RUN_WAIT, SEED_JOB, read, stop_process, wait_for
 
 POLL = "--poll-interval=0.2"
 
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def running_node(sim):

@@ -19,7 +19,6 @@ cluster, bypassing the proxy.
 Timings: --timeout=2, --ttl=0.2, --poll-interval=0 (only reads cause
 requests); jobfs retries a failed unit after 1 s (man jobfs, CACHING).
 """
-import errno
 import json
 import os
 import subprocess
@@ -28,12 +27,9 @@ import urllib.request
 
 import pytest
 
-from conftest import PYTHON, SRC, run, stop_process, wait_for
+from conftest import PYTHON, SRC, run, status, stop_process, wait_for, xattr
 
-CLUSTER_SH = os.path.join(SRC, "tests", "slurm", "cluster.sh")
 FAULTPROXY = os.path.join(SRC, "tests", "sim", "faultproxy.py")
-MIN_JOB_AGE = 30        # s; as test_slurm.py, so that one cluster can serve both files
-OTHER_CLUSTER_WAIT = 600        # s: CI or someone else may be running the SLURM tests
 
 TIMEOUT = 2.0           # --timeout of the mounts
 TTL = 0.2
@@ -53,85 +49,7 @@ FBIG = "File too large"
 
 
 # --------------------------------------------------------------------------
-# the cluster (as in test_slurm.py) and the proxy
-
-class Cluster:
-    def __init__(self, state_dir):
-        env = {}
-        with open(os.path.join(state_dir, "env")) as f:
-            for line in f:
-                k, _, v = line.rstrip("\n").partition("=")
-                env[k] = v
-        self.url, self.token, self.jobdir = env["SLURM_URL"], env["SLURM_JWT"], env["SLURM_JOBDIR"]
-        self.env = dict(os.environ, SLURM_CONF=env["SLURM_CONF"])
-        path = os.path.join(self.jobdir, "held.sh")
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\necho never runs: submitted held\n")
-        os.chmod(path, 0o755)
-
-    def sbatch(self, *args):
-        r = run(["sbatch", "--parsable", *args], env=self.env, cwd=self.jobdir, timeout=30)
-        assert r.returncode == 0, f"sbatch {' '.join(args)}: {r.stderr}"
-        return r.stdout.strip().split(";")[0]
-
-    def scancel(self, *ids):
-        if ids:
-            run(["scancel", *ids], env=self.env, timeout=30)
-
-    def rename(self, jid, name):
-        r = run(["scontrol", "update", f"JobId={jid}", f"JobName={name}"], env=self.env, timeout=30)
-        assert r.returncode == 0, r.stderr
-
-
-def other_clusters(own_dir):
-    """slurmctld processes of this machine that are not ours (pgrep -a)."""
-    r = subprocess.run(["pgrep", "-a", "slurmctld"], capture_output=True, text=True, timeout=10)
-    found = []
-    for line in r.stdout.splitlines():
-        pid = line.split()[0]
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                zombie = any(s.startswith("State:") and "Z" in s.split()[1] for s in f)
-        except OSError:
-            continue        # gone meanwhile
-        if not zombie and f"{own_dir}/" not in line:   # a zombie is a stopped one
-            found.append(line)
-    return found
-
-
-@pytest.fixture(scope="session")
-def cluster():
-    def cannot(why):
-        (pytest.fail if os.environ.get("JOBFS_REQUIRE_SLURM") == "1" else pytest.skip)(why)
-
-    if os.geteuid() != 0:
-        cannot("the SLURM tests need root: slurmd runs jobs as their users "
-               "(tests/slurm/cluster.sh up)")
-    # the state directory test_slurm.py uses in this session: in one pytest
-    # run both files share one cluster
-    state = f"/tmp/jfs-slurm-{os.getpid()}"
-    others = other_clusters(state)
-    if others:
-        # two clusters would each be slower on two cores; ports never collide
-        print(f"waiting up to {OTHER_CLUSTER_WAIT} s for another cluster to go: {others}")
-        deadline = time.monotonic() + OTHER_CLUSTER_WAIT
-        while other_clusters(state) and time.monotonic() < deadline:
-            time.sleep(2)
-    env = dict(os.environ, JOBFS_SLURM_DIR=state, JOBFS_SLURM_MIN_JOB_AGE=str(MIN_JOB_AGE))
-    try:
-        try:
-            r = subprocess.run([CLUSTER_SH, "up"], env=env, capture_output=True, text=True,
-                               timeout=900, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            cannot(f"cannot bring up a SLURM cluster with tests/slurm/cluster.sh: {e}")
-        if r.returncode != 0:
-            cannot("cannot bring up a SLURM cluster with tests/slurm/cluster.sh: "
-                   + (r.stderr.strip().splitlines() or ["no output"])[-1])
-        yield Cluster(state)
-    finally:
-        subprocess.run([CLUSTER_SH, "down"], env=env, capture_output=True, timeout=300,
-                       stdin=subprocess.DEVNULL)
-
+# the proxy (the cluster is conftest.py's)
 
 class Proxy:
     """faultproxy.py in front of the cluster's slurmrestd; its control port."""
@@ -215,25 +133,6 @@ class Cat:
         return f"Cat(rc={self.rc}, out={self.out[:60]!r}, err={self.err.strip()!r}, secs={self.secs:.2f})"
 
 
-def xattr(path, name):
-    try:
-        return os.getxattr(path, name).decode()
-    except OSError as e:
-        if e.errno == errno.ENODATA:
-            return None
-        raise
-
-
-def status(m):
-    sections, cur = {}, None
-    with open(m.p(".jobfs", "status")) as f:
-        for line in f.read().splitlines():
-            if line.startswith("[") and line.endswith("]"):
-                cur = sections.setdefault(line[1:-1], {})
-            elif cur is not None and ": " in line:
-                k, v = line.split(": ", 1)
-                cur[k] = v
-    return sections["slurm"]
 
 
 def assert_failed(c, text, deadline=TIMEOUT + MARGIN):
@@ -295,7 +194,7 @@ class Case:
         seen = wait_stale(self.old_name, text, b"before\n")
         note("slowest stale read", max(x.secs for x in seen))
         assert xattr(self.m.p("slurm", self.old), STALE) == text
-        st = status(self.m)
+        st = status(self.m)["slurm"]
         assert st["reachable"] == "no" and st["last_error"].endswith(text), st
         assert self.m.alive()
 
@@ -308,7 +207,7 @@ class Case:
         wait_for(lambda: Cat(self.new_state).out == b"PENDING\n", timeout=BACKOFF + MARGIN,
                  what="the never-fetched job to read")
         assert Cat(self.m.p("slurm", self.new, "name")).out == b"newcomer\n"
-        assert status(self.m)["reachable"] == "yes"
+        assert status(self.m)["slurm"]["reachable"] == "yes"
         assert self.m.alive()
 
 

@@ -5,7 +5,6 @@ A TLS front (Python ssl) relays to the plain simulator, so the API spoken
 over TLS is the same as everywhere else in the suite.
 """
 import http.server
-import os
 import shutil
 import socketserver
 import ssl

@@ -143,7 +143,7 @@ def test_ctrl_c_ends_a_wait(sim, mount_factory, sig, reader):
 
 @pytest.mark.parametrize("timeout", [1, None], ids=["wait-timeout-1", "no-timeout"])
 def test_wait_timeout(sim, mount_factory, timeout):
-    m = mount_factory(sim, POLL, *([f"-o", f"wait_timeout={timeout}"] if timeout else []))
+    m = mount_factory(sim, POLL, *(["-o", f"wait_timeout={timeout}"] if timeout else []))
     proc = start_cat(m.p("jobs", RUNNING_JOB, "wait"))
     try:
         t0 = time.monotonic()
