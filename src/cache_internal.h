@@ -115,6 +115,31 @@ struct cache {
         void *on_changes_ctx;
 };
 
+/* --- small facts of a unit, shared by cache.c and cache_view.c ---------- */
+
+/* 1 s: a healthy server answers well within it; past it, a reader of data
+ * it has seen gets that data instead of waiting out --timeout. */
+#define STALE_GRACE 1.0
+
+/* A fetch is queued or in flight. */
+static inline bool fetch_pending(const struct unit *u)
+{
+        return u->in_flight || lane_item_queued(&u->job.item);
+}
+
+static inline bool in_backoff(const struct cache *c, const struct unit *u, double now)
+{
+        return u->error && now - u->error_at < c->backoff;
+}
+
+/* Where the backend's items live: its root (depth 1) or a listed group. */
+static inline bool is_item_parent(const struct source *src, const struct node *dir)
+{
+        if (src->b->ops->depth <= 1)
+                return dir == src->root;
+        return node_role(dir) == ROLE_GROUP && node_parent(dir) == src->root;
+}
+
 /* cache.c */
 double cache_now_of(const struct cache *c);
 struct unit *unit_new(struct cache *c, struct source *src, struct node *dir);
