@@ -49,23 +49,21 @@ its own (which stays up while the proxy's port is down):
 
 Once listening it writes {"port", "control", "pid", "target"} to --ports-file
 (atomically) and prints the same JSON line on stdout. SIGTERM or SIGINT: exit 0.
-Standard library only.
+Standard library only. What it shares with jobsim (the fault table, the made-up
+replies, request bodies, the server that goes down) is in faults.py, next to it.
 """
 import argparse
-import base64
-import binascii
 import http.client
 import json
 import os
 import signal
-import socket
-import sys
 import threading
-import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-CHUNK = 64 << 10
+import faults
+from faults import CHUNK, ControlError
+
 BODY_MAX = 64 << 20             # a request body; larger ones get a 413
 CONTROL_BODY_MAX = 1 << 20
 REAL_BODY_MAX = 1 << 30         # cut and truncate hold the real reply whole
@@ -77,127 +75,39 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding
 # --------------------------------------------------------------------------
 # Faults
 
-def _int_in(lo, hi):
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise ValueError(f"an integer in {lo}..{hi}")
-        return v
-    return check
+# mode -> {parameter: (check, default)}: a status fault may answer with any
+# status; the made-up replies can be dressed as the target's
+FAULT_PARAMS = faults.fault_params(100, tailored=True)
 
 
-def _number_in(lo, hi):
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            raise ValueError(f"a number in {lo}..{hi}")
-        return v
-    return check
-
-
-def _text(v):
-    if not isinstance(v, str):
-        raise ValueError("a string")
-    return v
-
-
-def _base64(v):
-    try:
-        return base64.b64decode(_text(v), validate=True)
-    except binascii.Error:
-        raise ValueError("base64") from None
-
-
-# mode -> {parameter: (check, default)}
-FAULT_PARAMS = {
-    "none": {}, "close": {}, "cut": {}, "garbage": {}, "truncate": {},
-    "delay": {"ms": (_number_in(0, 3600_000), 0)},
-    "status": {"status": (_int_in(100, 599), 500), "body": (_text, ""), "content_type": (_text, None)},
-    "huge": {"size": (_int_in(2, 1 << 40), 64 << 20), "status": (_int_in(200, 599), 200),
-             "prefix": (_text, ""), "suffix": (_text, ""), "content_type": (_text, None)},
-    "deep": {"depth": (_int_in(0, 1 << 32), 100000), "content_type": (_text, None)},
-    "raw": {"body_b64": (_base64, b""), "status": (_int_in(200, 599), 200),
-            "content_type": (_text, None)},
-}
-
-
-class ControlError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-
-
-def parse_fault(spec):
-    if not isinstance(spec, dict) or spec.get("mode") not in FAULT_PARAMS:
-        raise ControlError(400, f'"mode" must be one of {sorted(FAULT_PARAMS)}')
-    params = FAULT_PARAMS[spec["mode"]]
-    unknown = set(spec) - set(params) - {"mode", "count", "paths"}
-    if unknown:
-        raise ControlError(400, f"unknown parameters for {spec['mode']}: {sorted(unknown)}")
-    fault = {"mode": spec["mode"]}
-    for name, (check, default) in {"count": (_int_in(1, 1 << 62), None), **params}.items():
-        try:
-            fault[name] = check(spec[name]) if name in spec else default
-        except ValueError as err:
-            raise ControlError(400, f'"{name}" must be {err}') from None
-    paths = spec.get("paths")
-    if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
-        raise ControlError(400, '"paths" must be a list of strings')
-    fault["paths"] = paths
-    if fault["mode"] == "huge":
-        fixed = len(fault["prefix"].encode()) + len(fault["suffix"].encode())
-        if fault["size"] < fixed + 2:
-            raise ControlError(400, f'"size" must be at least {fixed + 2} with this prefix and suffix')
-    return fault
-
-
-def shown(fault):
-    """The fault as the control reply echoes it (no raw bytes)."""
-    return {k: v for k, v in fault.items() if k != "body_b64"}
-
-
-class State:
+class State(faults.Counters):
     """What the proxy's port and the control port share: the fault, the
-    counters, and the proxy's server (for down and up)."""
+    counters (requests, connections, by_path, and the proxy's own), and the
+    proxy's server (for down and up), all under one lock."""
 
     def __init__(self, target, content_type):
         self.target = target
         self.content_type = content_type
-        self.lock = threading.Lock()
-        self.fault = None
         self.proxy = None
         self.down_timer = None
-        self.epoch = 0
-        self.reset()
+        super().__init__()
+        self.faults = faults.Faults(self.lock)
 
     def set_fault(self, fault):
-        with self.lock:
-            self.fault = None if fault["mode"] == "none" else fault
+        self.faults.set(fault)
 
     def take_fault(self, target):
         """The fault for this request, if any; counts it down."""
         with self.lock:
-            f = self.fault
-            if f is None or (f["paths"] is not None and not any(p in target for p in f["paths"])):
-                return None
-            if f["count"] is not None:
-                f["count"] -= 1
-                if f["count"] == 0:
-                    self.fault = None
-            self.faulted += 1
+            f = self.faults.take(target)
+            if f is not None:
+                self.faulted += 1
             return f
 
-    def reset(self):
-        with self.lock:
-            self.epoch += 1
-            self.requests = self.connections = self.faulted = self.upstream_errors = 0
-            self.by_path, self.by_status = {}, {}
-
-    def count(self, handler, path):
-        with self.lock:
-            self.requests += 1
-            if handler.counted_epoch != self.epoch:
-                handler.counted_epoch = self.epoch
-                self.connections += 1
-            self.by_path[path] = self.by_path.get(path, 0) + 1
+    def zero(self):
+        super().zero()
+        self.faulted = self.upstream_errors = 0
+        self.by_status = {}
 
     def count_status(self, status):
         with self.lock:
@@ -225,19 +135,16 @@ class State:
                 self.reset()
                 return 200, self.stats()
             if parts == ["fault"] and method == "POST":
-                fault = parse_fault(control_json(body))
+                fault = faults.parse_fault(control_json(body), FAULT_PARAMS)
                 self.set_fault(fault)
-                return 200, shown(fault)
+                return 200, faults.shown(fault)
             if parts == ["down"] and method == "POST":
                 spec = control_json(body) if body.strip() else {}
                 if not isinstance(spec, dict) or set(spec) - {"seconds"}:
                     raise ControlError(400, 'down takes {"seconds": S} or nothing')
                 seconds = spec.get("seconds")
                 if seconds is not None:
-                    try:
-                        seconds = _number_in(0.001, 3600)(seconds)
-                    except ValueError as err:
-                        raise ControlError(400, f'"seconds" must be {err}') from None
+                    seconds = faults.checked("seconds", faults.DOWN_SECONDS, seconds)
                 self.go_down(seconds, caller)
                 return 200, {"down": seconds}
             if parts == ["up"] and method == "POST":
@@ -278,36 +185,12 @@ def control_json(body):
 # --------------------------------------------------------------------------
 # HTTP
 
-class BadRequest(Exception):
-    pass
+class Handler(faults.Handler):
+    """One client connection (keep-alive), with its own upstream connection.
+    Any method is forwarded."""
 
-
-def filler(byte, count):
-    """count copies of a one-byte string, in CHUNK pieces."""
-    full, rest = divmod(count, CHUNK)
-    block = byte * CHUNK
-    for _ in range(full):
-        yield block
-    if rest:
-        yield byte * rest
-
-
-class Handler(BaseHTTPRequestHandler):
-    """One client connection (keep-alive), with its own upstream connection."""
-
-    protocol_version = "HTTP/1.1"
-    default_request_version = "HTTP/1.1"
-    # a reply is at least two writes: without this the second waits for the
-    # client's delayed ACK (~40 ms a request on a kept-alive connection)
-    disable_nagle_algorithm = True
-    counted_epoch = None
     upstream = None
     proxied = False     # the request being answered is not a control one
-
-    def __getattr__(self, name):
-        if name.startswith("do_"):      # any method is forwarded
-            return self.dispatch
-        raise AttributeError(name)
 
     def finish(self):
         try:
@@ -315,51 +198,30 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self.drop_upstream()
 
-    def log_message(self, format, *args):
-        if self.server.verbose:
-            super().log_message(format, *args)
-
     # request ----------------------------------------------------------------
-    def read_body(self, limit):
-        """The request body (de-chunked), or None once an error was answered."""
+    def content_length(self):
+        """No Content-Length: no body. Spaces around the digits are allowed."""
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return 0
+        if not length.strip().isdigit():
+            raise faults.BadRequest("bad Content-Length")
+        return int(length)
+
+    @staticmethod
+    def chunk_size(size):
+        """As Python's int() reads hex; a negative one is too large."""
         try:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                body = bytearray()
-                while True:
-                    line = self.rfile.readline(1024)
-                    size = line.split(b";")[0].strip()
-                    try:
-                        n = int(size, 16)
-                    except ValueError:
-                        raise BadRequest("bad chunk size") from None
-                    if n < 0 or len(body) + n > limit:
-                        raise OverflowError
-                    if n == 0:
-                        break
-                    body += self.rfile.read(n)
-                    if self.rfile.read(2) != b"\r\n":
-                        raise BadRequest("bad chunk")
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass        # trailers: dropped
-                return bytes(body)
-            length = self.headers.get("Content-Length")
-            if length is None:
-                return b""
-            if not length.strip().isdigit():
-                raise BadRequest("bad Content-Length")
-            if int(length) > limit:
-                raise OverflowError
-            body = self.rfile.read(int(length))
-            if len(body) < int(length):
-                raise BadRequest("short body")
-            return body
-        except OverflowError:
-            self.close_connection = True
-            self.answer(413, "text/plain", b"faultproxy: request body too large\n")
-        except BadRequest as err:
-            self.close_connection = True
-            self.answer(400, "text/plain", f"faultproxy: {err}\n".encode())
-        return None
+            return int(size, 16)
+        except ValueError:
+            raise faults.BadRequest("bad chunk size") from None
+
+    def answer_too_large(self):
+        self.answer(413, "text/plain", b"faultproxy: request body too large\n")
+
+    def answer_bad_request(self, message):
+        self.close_connection = True
+        self.answer(400, "text/plain", f"faultproxy: {message}\n".encode())
 
     def dispatch(self):
         control = self.path.startswith("/_proxy/")
@@ -376,12 +238,12 @@ class Handler(BaseHTTPRequestHandler):
         fault = state.take_fault(self.path)
         mode = fault["mode"] if fault else None
         if mode == "delay":
-            time.sleep(fault["ms"] / 1000)
+            faults.delay(fault)
         if mode == "close":
             self.close_connection = True
             return
-        if mode in ("status", "garbage", "huge", "deep", "raw"):
-            self.fake(fault)
+        if mode in faults.OWN_REPLIES:
+            self.stream(*faults.own_reply(fault, self.server.state.content_type))
             return
         self.forward(body, mode)
 
@@ -508,29 +370,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(half)
 
     # replies of the proxy's own ------------------------------------------------
-    def fake(self, fault):
-        mode = fault["mode"]
-        ctype = fault.get("content_type") or self.server.state.content_type
-        if mode == "status":
-            self.answer(fault["status"], ctype, fault["body"].encode())
-        elif mode == "garbage":
-            self.answer(200, ctype, b"not json{{{")
-        elif mode == "raw":
-            self.answer(fault["status"], ctype, fault["body_b64"])
-        elif mode == "huge":
-            prefix, suffix = fault["prefix"].encode(), fault["suffix"].encode()
-            xs = fault["size"] - len(prefix) - len(suffix) - 2
-            self.stream(fault["status"], ctype, fault["size"],
-                        [prefix + b'"', *filler(b"x", xs), b'"' + suffix])
-        else:   # deep
-            depth = fault["depth"]
-            self.stream(200, ctype, 2 * depth, [*filler(b"[", depth), *filler(b"]", depth)])
-
     def answer(self, status, ctype, body):
-        self.stream(status, ctype, len(body), [body])
+        self.stream(status, ctype, len(body), lambda: (body,))
 
     def stream(self, status, ctype, length, pieces):
-        """A reply of the proxy's own: pieces may be a generator (never held whole)."""
+        """A reply of the proxy's own: pieces() gives the body (never held whole)."""
         headers = [("Content-Type", ctype), ("Content-Length", str(length))]
         if self.close_connection:
             headers.append(("Connection", "close"))
@@ -539,49 +383,20 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         try:
-            for piece in pieces:
+            for piece in pieces():
                 self.wfile.write(piece)
         except OSError:
             self.close_connection = True        # the client gave up (a size cap, say)
 
 
-class ProxyServer(ThreadingHTTPServer):
+class ProxyServer(faults.Server):
     """The proxy's port: forwards, and can stop listening (down) and come back."""
 
-    daemon_threads = True
-    request_queue_size = 128
-    POLL_INTERVAL = 0.05        # serve_forever's: bounds how long down takes to stop accepting
-
     def __init__(self, address, state, target, verbose):
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, "proxy")
         self.state, self.target, self.verbose = state, target, verbose
         self.listening = True
         self.updown = threading.Lock()
-        self.conn_lock = threading.Lock()
-        self.open_connections = set()
-
-    @property
-    def port(self):
-        return self.server_address[1]
-
-    def start(self):
-        threading.Thread(target=self.serve_forever, args=(self.POLL_INTERVAL,), daemon=True,
-                         name="proxy-accept").start()
-
-    def finish_request(self, request, client_address):
-        with self.conn_lock:
-            self.open_connections.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self.conn_lock:
-                self.open_connections.discard(request)
-
-    def handle_error(self, request, client_address):
-        # clients that go away are normal here (faults, down); anything else
-        # is a bug of the proxy, worth a traceback
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
 
     def stop_listening(self, caller=None):
         """Closes the listening socket (connects are refused) and cuts the
@@ -590,27 +405,17 @@ class ProxyServer(ThreadingHTTPServer):
         with self.updown:
             if not self.listening:
                 return
-            self.shutdown()
-            self.socket.close()
+            self.close_listener()
             self.listening = False
             if caller is not None and caller.server is self:
                 caller.close_connection = True
-            with self.conn_lock:
-                for c in list(self.open_connections):
-                    if caller is not None and c is caller.connection:
-                        continue
-                    try:
-                        c.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+            self.cut_connections(None if caller is None else caller.connection)
 
     def listen_again(self):
         with self.updown:
             if self.listening:
                 return False
-            self.socket = socket.socket(self.address_family, self.socket_type)
-            self.server_bind()
-            self.server_activate()
+            self.reopen()
             self.listening = True
             self.start()
             return True
@@ -657,19 +462,8 @@ def parse_args(argv):
     return args
 
 
-def announce(ports_file, info):
-    text = json.dumps(info)
-    if ports_file:
-        tmp = f"{ports_file}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, ports_file)
-    print(text, flush=True)
-
-
 def main(argv=None):
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sys.exit(0))
+    faults.exit_on_signals()
     args = parse_args(argv)
     state = State(args.target, args.content_type)
     proxy = ProxyServer((args.bind, args.port), state, args.target_addr, args.verbose)
@@ -677,8 +471,8 @@ def main(argv=None):
     state.proxy = proxy
     proxy.start()
     threading.Thread(target=control.serve_forever, daemon=True, name="control-accept").start()
-    announce(args.ports_file, {"port": proxy.port, "control": control.server_address[1],
-                               "pid": os.getpid(), "target": args.target})
+    faults.announce(args.ports_file, {"port": proxy.port, "control": control.server_address[1],
+                                      "pid": os.getpid(), "target": args.target})
     while True:
         signal.pause()
 

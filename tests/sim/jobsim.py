@@ -13,12 +13,14 @@ The behaviour is specified in SPEC.md next to this file.  The API facts come
 from shared/api/bacalhau.md and shared/api/muse.md.  Only the standard library
 is used, so that it runs on a bare Debian 12 /usr/bin/python3.
 
-It is one file, long as it is, so that tests, benchmark and demo run it with
-nothing to install or import.  Its sections, in order: JSON as the real
-servers write it; the E1 JobState in Go's encoding; Go's JSON decoder (for its
-error texts); HTTP replies; Bacalhau jobs, then its API and controls; muse
-runs, their folders as zip files, then its API and controls; faults and
-counters; the HTTP server; the demo scenario; main.
+It runs with nothing to install: what it shares with faultproxy.py (the fault
+table, the replies faults make up, request bodies, the server that goes down)
+is in faults.py next to it, and the Bacalhau v1 releases in bacalhau_v1.py.
+Its sections, in order: JSON as the real servers write it; the E1 JobState in
+Go's encoding; Go's JSON decoder (for its error texts); HTTP replies; Bacalhau
+jobs, then its API and controls; muse runs, their folders as zip files, then
+its API and controls; faults and counters; the HTTP server; the demo scenario;
+main.
 """
 
 import argparse
@@ -33,7 +35,6 @@ import json
 import os
 import re
 import signal
-import socket
 import struct
 import sys
 import threading
@@ -43,12 +44,13 @@ import uuid
 import zlib
 from collections import namedtuple
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote
+
+import faults
+from faults import CHUNK, ControlError, filler
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 APPLICATION_JSON = "application/json"
-CHUNK = 64 * 1024          # write unit for big bodies: few syscalls, little memory
 CONTROL_BODY_MAX = 1 << 30  # /_sim/ bodies may carry big stdout on purpose
 
 
@@ -528,14 +530,6 @@ class Body:
         return Body(length, lambda: self.chunks(length))
 
 
-def filler(byte, count):
-    """count copies of a one-byte string, in CHUNK pieces."""
-    full, rest = divmod(count, CHUNK)
-    block = byte * CHUNK
-    yield from itertools.repeat(block, full)
-    yield byte * rest
-
-
 Reply = namedtuple("Reply", "status headers body")
 
 
@@ -552,14 +546,6 @@ def go_error(status, message, headers=()):
     """Go's http.Error: text/plain, nosniff, the message and a newline."""
     return reply(status, TEXT_PLAIN, utf8(message + "\n"),
                  [*headers, ("X-Content-Type-Options", "nosniff")])
-
-
-class ControlError(Exception):
-    """A bad /_sim/ request: answered with {"error": message}."""
-
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
 
 
 def _reject_constant(name):
@@ -1074,7 +1060,7 @@ def _run_field(record, name, value):
         record["request"] = {**record["request"], name: value}
     elif name == "stdout_b64":
         try:
-            data = base64.b64decode(_text(value), validate=True)
+            data = base64.b64decode(faults.text(value), validate=True)
         except (ValueError, binascii.Error):
             raise ControlError(400, '"stdout_b64" must be base64') from None
         record["stdout_b64"] = value
@@ -1444,93 +1430,9 @@ def next_step(cr, urls):
 # --------------------------------------------------------------------------
 # Faults and counters
 
-def _number_in(low, high):
-    def check(value):
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not low <= value <= high):
-            raise ValueError(f"a number in {low}..{high}")
-        return value
-    return check
-
-
-def _int_in(low, high):
-    def check(value):
-        if type(value) is not int or not low <= value <= high:
-            raise ValueError(f"an integer in {low}..{high}")
-        return value
-    return check
-
-
-def _text(value):
-    if not isinstance(value, str):
-        raise ValueError("a string")
-    return value
-
-
-def _base64(value):
-    try:
-        return base64.b64decode(_text(value), validate=True)
-    except binascii.Error:
-        raise ValueError("base64") from None
-
-
-# mode -> {parameter: (check, default)}
-FAULT_PARAMS = {
-    "none": {}, "close": {}, "cut": {}, "garbage": {}, "truncate": {},
-    "delay": {"ms": (_number_in(0, 3600_000), 0)},
-    "status": {"status": (_int_in(200, 599), 500), "body": (_text, ""),
-               "content_type": (_text, None)},
-    "huge": {"size": (_int_in(2, 1 << 40), 64 << 20)},
-    "deep": {"depth": (_int_in(0, 1 << 32), 100000)},
-    "raw": {"body_b64": (_base64, b""), "content_type": (_text, None)},
-}
-
-
-def parse_fault(spec):
-    if not isinstance(spec, dict) or spec.get("mode") not in FAULT_PARAMS:
-        raise ControlError(400, f'"mode" must be one of {sorted(FAULT_PARAMS)}')
-    params = FAULT_PARAMS[spec["mode"]]
-    unknown = set(spec) - set(params) - {"mode", "count", "paths"}
-    if unknown:
-        raise ControlError(400, f"unknown parameters for {spec['mode']}: {sorted(unknown)}")
-    checks = {"count": (_int_in(1, 1 << 62), None), **params}
-    fault = {"mode": spec["mode"]}
-    for name, (check, default) in checks.items():
-        try:
-            fault[name] = check(spec[name]) if name in spec else default
-        except ValueError as err:
-            raise ControlError(400, f'"{name}" must be {err}') from None
-    paths = spec.get("paths")
-    if paths is not None and (not isinstance(paths, list)
-                              or not all(isinstance(p, str) for p in paths)):
-        raise ControlError(400, '"paths" must be a list of strings')
-    fault["paths"] = paths
-    return fault
-
-
-class Faults:
-    """The fault set on one port, for its next `count` matching API requests."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.fault = None
-
-    def set(self, fault):
-        with self.lock:
-            self.fault = None if fault["mode"] == "none" else fault
-
-    def take(self, path):
-        """The fault for this request, if any; counts it down."""
-        with self.lock:
-            fault = self.fault
-            if fault is None or (fault["paths"] is not None
-                                 and not any(p in path for p in fault["paths"])):
-                return None
-            if fault["count"] is not None:
-                fault["count"] -= 1
-                if fault["count"] == 0:
-                    self.fault = None
-            return fault
+# mode -> {parameter: (check, default)}: a status fault answers 200..599 (a
+# client of the API never sees a 1xx); the made-up replies are the API's own
+FAULT_PARAMS = faults.fault_params(200, tailored=False)
 
 
 def fault_reply(fault, real, content_type):
@@ -1543,51 +1445,27 @@ def fault_reply(fault, real, content_type):
     if mode == "close":
         return None
     if mode == "delay":
-        time.sleep(fault["ms"] / 1000)
+        faults.delay(fault)
         return real(), False
     if mode == "cut":
         return real(), True
     if mode == "truncate":
         true = real()
         return true._replace(status=200, body=true.body.head(true.body.length // 2)), False
-    if mode == "status":
-        status, body = fault["status"], utf8(fault["body"])
-        return reply(status, fault["content_type"] or content_type, body), False
-    if mode == "garbage":
-        return reply(200, content_type, b"not json{{{"), False
-    if mode == "raw":
-        return reply(200, fault["content_type"] or content_type, fault["body_b64"]), False
-    if mode == "huge":  # one JSON string of exactly size bytes
-        size = fault["size"]
-        body = Body(size, lambda: itertools.chain((b'"',), filler(b"x", size - 2), (b'"',)))
-    else:  # deep
-        depth = fault["depth"]
-        body = Body(2 * depth, lambda: itertools.chain(filler(b"[", depth), filler(b"]", depth)))
-    return Reply(200, [("Content-Type", content_type)], body), False
+    status, ctype, length, pieces = faults.own_reply(fault, content_type, utf8)
+    return Reply(status, [("Content-Type", ctype)], Body(length, pieces)), False
 
 
-class Stats:
-    """API request counters of one port.  A connection counts once it carries
-    an API request; after a reset, its next request counts it again."""
+class Stats(faults.Counters):
+    """API request counters of one port (faults.Counters), and by job."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.epoch = 0
-        self.reset()
-
-    def reset(self):
-        with self.lock:
-            self.epoch += 1
-            self.requests, self.connections = 0, 0
-            self.by_path, self.by_job = {}, {}
+    def zero(self):
+        super().zero()
+        self.by_job = {}
 
     def count(self, connection, path, job_key):
         with self.lock:
-            self.requests += 1
-            if connection.counted_epoch != self.epoch:
-                connection.counted_epoch = self.epoch
-                self.connections += 1
-            self.by_path[path] = self.by_path.get(path, 0) + 1
+            super().count(connection, path)
             if job_key is not None:
                 self.by_job[job_key] = self.by_job.get(job_key, 0) + 1
 
@@ -1600,33 +1478,10 @@ class Stats:
 # --------------------------------------------------------------------------
 # HTTP server
 
-class BadRequest(Exception):
-    """A request whose body cannot be read; the connection is closed."""
-
-
-class TooLarge(Exception):
-    """A request body over the API's limit."""
-
-
-class Handler(BaseHTTPRequestHandler):
+class Handler(faults.Handler):
     """One client connection (HTTP/1.1 keep-alive): reads each request,
-    counts it, applies latency and faults, and answers from the port's API."""
-
-    protocol_version = "HTTP/1.1"
-    # http.server answers a malformed request line in HTTP/0.9, without a
-    # status line; Go answers "HTTP/1.1 400".
-    default_request_version = "HTTP/1.1"
-    # A reply is two writes (headers, body): with Nagle the second one waits
-    # for the client's delayed ACK, ~40 ms per request on a kept-alive connection.
-    disable_nagle_algorithm = True
-    counted_epoch = None
-
-    def __getattr__(self, name):
-        # Go's mux and the control API take any method: do_GET, do_PUT,
-        # do_BREW... all dispatch.
-        if name.startswith("do_"):
-            return self.dispatch
-        raise AttributeError(name)
+    counts it, applies latency and faults, and answers from the port's API.
+    Go's mux and the control API take any method."""
 
     def dispatch(self):
         raw_path, _, query = self.path.partition("?")
@@ -1657,44 +1512,25 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_reply(*faulty)
 
-    def read_body(self, limit):
-        """The request body, or None once an error has been answered."""
-        try:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self.read_chunked(limit)
-            length = self.headers.get("Content-Length", "0").strip() or "0"
-            if not length.isascii() or not length.isdigit():
-                raise BadRequest("bad Content-Length")
-            if int(length) > limit:
-                raise TooLarge
-            body = self.rfile.read(int(length))
-            if len(body) < int(length):
-                raise BadRequest("short body")
-            return body
-        except TooLarge:
-            self.close_connection = True  # the rest of the body is not read
-            self.send_reply(self.server.api.too_large())
-        except BadRequest as err:
-            self.send_error(400, str(err))
-        return None
+    def content_length(self):
+        """None or empty: 0; only ASCII digits."""
+        length = self.headers.get("Content-Length", "0").strip() or "0"
+        if not length.isascii() or not length.isdigit():
+            raise faults.BadRequest("bad Content-Length")
+        return int(length)
 
-    def read_chunked(self, limit):
-        body = bytearray()
-        while True:
-            size = self.rfile.readline(1024).split(b";")[0].strip()
-            if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size):
-                raise BadRequest("bad chunk size")
-            size = int(size, 16)
-            if len(body) + size > limit:
-                raise TooLarge
-            if size == 0:
-                break
-            body += self.rfile.read(size)
-            if self.rfile.read(2) != b"\r\n":
-                raise BadRequest("bad chunk")
-        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-            pass  # trailers: ignored
-        return bytes(body)
+    @staticmethod
+    def chunk_size(size):
+        """1 to 16 hex digits."""
+        if not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size):
+            raise faults.BadRequest("bad chunk size")
+        return int(size, 16)
+
+    def answer_too_large(self):
+        self.send_reply(self.server.api.too_large())
+
+    def answer_bad_request(self, message):
+        self.send_error(400, message)
 
     def send_reply(self, answer, cut=False):
         self.send_response(answer.status)
@@ -1716,10 +1552,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response_only(code, message)
         self.send_header("Date", self.date_time_string())
 
-    def log_message(self, format, *args):
-        if self.server.verbose:
-            super().log_message(format, *args)
-
 
 def header_value(value):
     """A header value as Go writes it: newlines become spaces, and the text
@@ -1727,44 +1559,13 @@ def header_value(value):
     return value.replace("\r", " ").replace("\n", " ").encode().decode("latin-1")
 
 
-class SimServer(ThreadingHTTPServer):
+class SimServer(faults.Server):
     """One port: an API (Bacalhau or muse), its faults, counters and controls."""
 
-    daemon_threads = True
-    request_queue_size = 128
-    # serve_forever's poll interval bounds how long /_sim/down takes to stop
-    # accepting: 50 ms.
-    POLL_INTERVAL = 0.05
-
     def __init__(self, address, api, latency, verbose):
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, api.name)
         self.api, self.latency, self.verbose = api, latency, verbose
-        self.stats, self.faults = Stats(), Faults()
-        self.connections_lock = threading.Lock()
-        self.open_connections = set()
-
-    @property
-    def port(self):
-        return self.server_address[1]
-
-    def start(self):
-        threading.Thread(target=self.serve_forever, args=(self.POLL_INTERVAL,),
-                         daemon=True, name=f"{self.api.name}-accept").start()
-
-    def finish_request(self, request, client_address):
-        with self.connections_lock:
-            self.open_connections.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self.connections_lock:
-                self.open_connections.discard(request)
-
-    def handle_error(self, request, client_address):
-        # A client that goes away is normal here (faults, down); anything else
-        # is a simulator bug, worth a traceback.
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
+        self.stats, self.faults = Stats(), faults.Faults()
 
     def control(self, req, handler):
         parts = req.path.split("/")[2:]  # after "", "_sim"
@@ -1775,8 +1576,8 @@ class SimServer(ThreadingHTTPServer):
                 self.stats.reset()
                 return json_reply(200, self.stats.snapshot())
             if parts == ["fault"] and req.method == "POST":
-                fault = parse_fault(control_json(req.body))
-                answer = json_reply(200, {k: v for k, v in fault.items() if k != "body_b64"})
+                fault = faults.parse_fault(control_json(req.body), FAULT_PARAMS)
+                answer = json_reply(200, faults.shown(fault))
                 self.faults.set(fault)
                 return answer
             if parts == ["down"] and req.method == "POST":
@@ -1795,18 +1596,9 @@ class SimServer(ThreadingHTTPServer):
         that connects after the reply is refused; open connections are cut
         too, or a kept-alive client would not notice.
         """
-        try:
-            seconds = _number_in(0.001, 3600)(spec.get("seconds"))
-        except ValueError as err:
-            raise ControlError(400, f'"seconds" must be {err}') from None
-        self.shutdown()
-        self.socket.close()
-        with self.connections_lock:
-            for connection in self.open_connections - {handler.connection}:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        seconds = faults.checked("seconds", faults.DOWN_SECONDS, spec.get("seconds"))
+        self.close_listener()
+        self.cut_connections(handler.connection)
         timer = threading.Timer(seconds, self.come_back)
         timer.daemon = True
         timer.start()
@@ -1814,10 +1606,8 @@ class SimServer(ThreadingHTTPServer):
         return json_reply(200, {"down": seconds})
 
     def come_back(self):
-        self.socket = socket.socket(self.address_family, self.socket_type)
         try:
-            self.server_bind()
-            self.server_activate()
+            self.reopen()
         except OSError as err:
             print(f"jobsim: cannot listen again on port {self.port}: {err}", file=sys.stderr)
             return
@@ -1969,20 +1759,8 @@ def build_stores(args):
     return jobs, runs
 
 
-def announce(ports_file, ports):
-    """Tell the starter where we listen: stdout, and atomically the ports file."""
-    text = json.dumps(ports)
-    if ports_file:
-        tmp = f"{ports_file}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, ports_file)
-    print(text, flush=True)
-
-
 def main(argv=None):
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sys.exit(0))
+    faults.exit_on_signals()
     args = parse_args(argv)
     jobs, runs = build_stores(args)
     latency = args.latency_ms / 1000
@@ -1994,8 +1772,8 @@ def main(argv=None):
     muse = SimServer((args.bind, args.muse_port), MuseAPI(runs), latency, args.verbose)
     bacalhau.start()
     muse.start()
-    announce(args.ports_file, {"bacalhau": bacalhau.port, "muse": muse.port,
-                               "pid": os.getpid()})
+    faults.announce(args.ports_file, {"bacalhau": bacalhau.port, "muse": muse.port,
+                                      "pid": os.getpid()})
     if args.scenario == "demo":
         start_demo(jobs, runs)
         if args.bacalhau_version:
