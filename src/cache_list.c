@@ -172,8 +172,11 @@ int apply_list(struct cache *c, struct unit *u, struct backend_list *l)
                         r = 0;
                         break;
                 }
+                /* an item the kernel has seen announces its changes even
+                 * in the first listing: a job opened by path before anyone
+                 * listed its root is watched as well */
                 if (r == 0 && items && node_unit(n))
-                        r = listed_item(c, node_unit(n), l, &l->v[i], seq, out);
+                        r = listed_item(c, node_unit(n), l, &l->v[i], seq, &ch);
         }
         if (r == 0)
                 r = drop_unlisted(c, src, &set, prev_seq, items, out);
@@ -184,8 +187,7 @@ int apply_list(struct cache *c, struct unit *u, struct backend_list *l)
                 u->fetched_at = cache_now_of(c);
                 clock_gettime(CLOCK_REALTIME, &u->fetched_wall);
         }
-        if (out)
-                announce(c, &ch);
+        announce(c, &ch);
         return r;
 }
 

@@ -40,6 +40,7 @@ struct fake {
         uint64_t sigs[NAMES_MAX];
         size_t n_names;
         bool feed;
+        bool list_snaps;                /* entries carry the whole item (as slurm's do) */
 };
 
 static inline struct fake *fake_of(struct backend *b)
@@ -125,8 +126,13 @@ static inline int fake_list(struct backend *b, struct backend_list *ret)
         pthread_mutex_lock(&f->lock);
         f->lists++;
         r = f->list_result;
-        for (size_t i = 0; r == 0 && i < f->n_names; i++)
-                r = backend_list_add(&l, strdup(f->names[i]), f->feed ? f->sigs[i] : 0, NULL, false);
+        for (size_t i = 0; r == 0 && i < f->n_names; i++) {
+                struct snap *s = NULL;
+
+                if (f->list_snaps && (s = snap_new()))
+                        snap_add_text(s, "state", f->state, strlen(f->state));
+                r = backend_list_add(&l, strdup(f->names[i]), f->feed ? f->sigs[i] : 0, s, false);
+        }
         l.feed = f->feed;
         pthread_mutex_unlock(&f->lock);
         if (r < 0) {

@@ -387,6 +387,57 @@ static void test_feed(void)
         }
 }
 
+/* The changes the cache announced (tree lock held); let go of at once. */
+static size_t announced;
+
+static void count_changes(void *ctx, struct changes *ch)
+{
+        announced += ch->n;
+        changes_release(ctx, ch);
+}
+
+/* A job opened by path, then its root listed for the first time with the
+ * item in it, changed: the change is announced (found by a CI run: a SLURM
+ * job read by path went RUNNING silently when the first GET /jobs came
+ * after its first fetch). Twin: a job never read announces nothing. */
+static void test_first_listing_announces_item_changes(void)
+{
+        struct node *n;
+        struct env e;
+
+        for (int read_before = 1; read_before >= 0; read_before--) {
+                if (!env_new(&e, 1.0, 0, 0))
+                        return;
+                announced = 0;
+                cache_set_listener(e.c, count_changes, e.t);
+                e.f->list_snaps = true;
+                snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
+                e.f->n_names = 1;
+                set_state(&e, 0, "PENDING", false, 1);
+                if (read_before) {
+                        CHECK_INT_EQ(read_state(&e, "job1", NULL, 0), 0);
+                        lookup(&e, "job1", &n);
+                        lock(&e);
+                        cache_kernel_ref(e.c, n);
+                        unlock(&e);
+                }
+                set_state(&e, 0, "RUNNING", false, 2);
+                list_now(&e);                   /* the first listing of jobs/ */
+                lock(&e);
+                CHECK_INT_EQ(announced > 0, read_before);
+                unlock(&e);
+                if (read_before) {
+                        char buf[32];
+
+                        clock_advance(&e.clock, 0.5);   /* within the TTL: no fetch */
+                        CHECK_INT_EQ(read_state(&e, "job1", buf, sizeof(buf)), 0);
+                        CHECK_STR_EQ(buf, "RUNNING\n");
+                        CHECK_INT_EQ(fetches(&e), 1);
+                }
+                env_free(&e);
+        }
+}
+
 static bool has_list_fact(struct env *e)
 {
         struct facts fs = poll_facts(e);
@@ -623,6 +674,7 @@ int main(void)
         test_interrupt();
         test_feed();
         test_feed_polled_while_relied_on();
+        test_first_listing_announces_item_changes();
         test_list_removal();
         test_generation();
         test_eviction();
