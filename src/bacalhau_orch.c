@@ -412,8 +412,11 @@ static int walk(struct bacalhau_orch *o, bool full)
                         done = true;
                 }
                 free(token);
-                token = done ? NULL : page.next_token;
-                page.next_token = NULL;
+                token = NULL;
+                if (!done) {            /* the next page's token moves to us */
+                        token = page.next_token;
+                        page.next_token = NULL;
+                }
                 bacalhau_v1_page_clear(&page);
                 if (done)
                         break;
