@@ -26,6 +26,25 @@ RUN_OK = "58ae6cea-df31-4059-9466-b817c337985d"
 RUN_WAIT = "11111111-1111-4111-8111-111111111111"
 RUN_NOK = "22222222-2222-4222-8222-222222222222"
 
+
+
+def _sanitizer(binary):
+    """"address" or "thread" when binary links that sanitizer's runtime, else
+    None. Their allocators keep freed blocks in a quarantine (256 MiB by
+    default under ASan) and add shadow memory, so a VmRSS ceiling measured on
+    such a build says nothing about jobfs: the RSS checks run on plain builds."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for lib, name in (("libasan", "address"), ("libtsan", "thread")):
+        if lib in out:
+            return name
+    return None
+
+
+SANITIZER = _sanitizer(JOBFS_BIN)
+
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                    "ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
 

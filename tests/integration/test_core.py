@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import (RUNNING_JOB, RUN_WAIT, SEED_CLIENT, is_mounted, read, run, status, stop_process, wait_for, xattr)
+from conftest import (RUNNING_JOB, RUN_WAIT, SANITIZER, SEED_CLIENT, is_mounted, read, run, status, stop_process, wait_for, xattr)
 
 MiB = 1024 * 1024
 TIMEDOUT = "Connection timed out"
@@ -311,6 +311,14 @@ def test_parallel_first_reads(sim_factory, mount_factory, delay_ms):
 # --------------------------------------------------------------------------
 # 4. memory has a ceiling
 
+def rss_meaningful():
+    """False on a sanitizer build (conftest.SANITIZER): the VmRSS ceilings
+    are checked by the plain pass, the cache's own byte count by every pass."""
+    if SANITIZER:
+        note("VmRSS not checked", f"{SANITIZER} sanitizer build: quarantine and shadow memory")
+    return not SANITIZER
+
+
 CACHE_BYTES = 256 * MiB
 RSS_SLACK = 64 * MiB
 RESULT = 1 * MiB
@@ -364,7 +372,8 @@ def test_rss_stays_under_cache_bytes(sim_factory, mount_factory, runs):
          f"cached {st['cached']}, bytes {int(st['bytes']) // MiB} MiB, evictions {st['evictions']}")
     assert total == runs * RESULT
     assert sampler.samples > 0
-    assert peak * 1024 <= CACHE_BYTES + RSS_SLACK, f"peak VmRSS {peak // 1024} MiB"
+    if rss_meaningful():
+        assert peak * 1024 <= CACHE_BYTES + RSS_SLACK, f"peak VmRSS {peak // 1024} MiB"
     assert int(st["bytes"]) <= CACHE_BYTES
     if runs * RESULT > CACHE_BYTES:
         assert int(st["evictions"]) > 0, "over the budget, yet nothing was evicted"
@@ -409,7 +418,8 @@ def test_rss_node_heavy_jobs_under_cache_bytes(sim_factory, mount_factory, jobs)
          f"cached {st['cached']}, bytes {int(st['bytes']) // MiB} MiB of {HEAVY_BUDGET // MiB}, "
          f"evictions {st['evictions']}")
     assert int(st["bytes"]) <= HEAVY_BUDGET, f"{int(st['bytes']) // MiB} MiB cached, budget {HEAVY_BUDGET // MiB}"
-    assert peak * 1024 <= HEAVY_BUDGET + RSS_SLACK, f"peak VmRSS {peak // 1024} MiB"
+    if rss_meaningful():
+        assert peak * 1024 <= HEAVY_BUDGET + RSS_SLACK, f"peak VmRSS {peak // 1024} MiB"
     if jobs == 20:
         assert int(st["evictions"]) == 0, "the workload fits, yet something was evicted"
     else:
@@ -485,9 +495,11 @@ def test_node_id_churn_keeps_rss_flat(sim_factory, mount_factory, watch_factory,
     assert any(l.startswith("CREATE") for l in events), "the watcher saw no new node"
     assert any(l.startswith("DELETE") for l in events) != grow, "DELETE events tell the modes apart"
     if grow:
-        assert end - base > 4 * 1024, f"RSS grew by {(end - base) / 1024:.1f} MiB only, with {want} nodes"
+        assert not rss_meaningful() or end - base > 4 * 1024, \
+            f"RSS grew by {(end - base) / 1024:.1f} MiB only, with {want} nodes"
     else:
-        assert end - base <= 4 * 1024, f"RSS grew by {(end - base) / 1024:.1f} MiB under node-id churn"
+        assert not rss_meaningful() or end - base <= 4 * 1024, \
+            f"RSS grew by {(end - base) / 1024:.1f} MiB under node-id churn"
         assert max(ls_times) < 1.0, f"ls took up to {max(ls_times):.2f}s"
         assert ls_times[-1] < max(0.1, 3 * ls_times[0]), f"ls went from {ls_times[0]:.3f}s to {ls_times[-1]:.3f}s"
 
