@@ -137,6 +137,22 @@ static int get_ok(struct bacalhau_orch *o, const char *path, struct http_reply *
         return r;
 }
 
+/* "&next_token=TOKEN", escaped, or "" without a token: the query part both
+ * paged routes append. Returns a string the caller frees, or NULL. */
+static char *next_token_param(const char *token)
+{
+        char *esc, *param = NULL;
+
+        if (!token)
+                return strdup("");
+        if (!(esc = http_escape(token)))
+                return NULL;
+        if (asprintf(&param, "&next_token=%s", esc) < 0)
+                param = NULL;
+        free(esc);
+        return param;
+}
+
 /* History pages (v1.5+) when include=history stopped at its cap. */
 static int fetch_history_pages(struct bacalhau_orch *o, struct bacalhau_v1_job *j, const char *id)
 {
@@ -145,18 +161,17 @@ static int fetch_history_pages(struct bacalhau_orch *o, struct bacalhau_v1_job *
 
         for (int page = 0; r == 0 && page < HISTORY_PAGES; page++) {
                 struct http_reply rep = { 0 };
-                char *path = NULL, *tok = token ? http_escape(token) : NULL;
+                char *path = NULL, *param = next_token_param(token);
                 const char *next = NULL;
                 size_t n = 0;
 
-                if ((token && !tok) ||
-                    asprintf(&path, "/api/v1/orchestrator/jobs/%s/history?limit=%d%s%s", id,
-                             HISTORY_LIMIT, tok ? "&next_token=" : "", tok ? tok : "") < 0) {
-                        free(tok);
+                if (!param || asprintf(&path, "/api/v1/orchestrator/jobs/%s/history?limit=%d%s",
+                                       id, HISTORY_LIMIT, param) < 0) {
+                        free(param);
                         r = -ENOMEM;
                         break;
                 }
-                free(tok);
+                free(param);
                 r = get_ok(o, path, &rep);
                 free(path);
                 if (r == 0)
@@ -377,19 +392,17 @@ static int walk(struct bacalhau_orch *o, bool full)
 
         for (;;) {
                 struct bacalhau_v1_page page = { 0 };
-                char *query = NULL, *tok = token ? http_escape(token) : NULL;
+                char *query = NULL, *param = next_token_param(token);
                 int64_t oldest = INT64_MAX;
                 bool done;
 
-                if ((token && !tok) ||
-                    asprintf(&query, "?order_by=modified_at&reverse=true&limit=%d%s%s%s",
-                             full ? PAGE_FULL : PAGE_FEED, o->ns_query, tok ? "&next_token=" : "",
-                             tok ? tok : "") < 0) {
-                        free(tok);
+                if (!param || asprintf(&query, "?order_by=modified_at&reverse=true&limit=%d%s%s",
+                                       full ? PAGE_FULL : PAGE_FEED, o->ns_query, param) < 0) {
+                        free(param);
                         r = -ENOMEM;
                         break;
                 }
-                free(tok);
+                free(param);
                 r = get_page(o, query, &page);
                 free(query);
                 for (size_t i = 0; r == 0 && i < page.n; i++) {

@@ -266,6 +266,30 @@ def test_401_is_eacces(v_sim, mount_factory, version):
              what="access once the 401s stop")
 
 
+@pytest.mark.parametrize("events", [1200, 40], ids=["past-the-cap", "under-the-cap"])
+def test_long_history_is_read_in_pages(v_sim, mount_factory, events):
+    """From v1.5, include=history stops at 100 events: a job with 1,200 more
+    is read through /history pages of 1,000, the second asked for with the
+    first's next_token, and `history` has every event the server holds, in
+    order. Twin: 40 events come whole with the job, with no /history request."""
+    sim = v_sim("v1.9.3", "--scenario", "empty")
+    jid = sim.b("POST", "/_sim/jobs", {"state": "Completed"})["id"]
+    for i in range(events):
+        sim.b("POST", f"/_sim/jobs/{jid}/history", {"topic": "Test", "message": f"event {i}"})
+    held = len(view(sim, jid)["history"])
+    sim.reset()
+    m = mount_factory(sim, "--poll-interval=0")
+    lines = read(m.p("jobs", jid, "history")).decode().splitlines()
+    pages = sim.stats()["by_path"].get(f"{JOBS}/{jid}/history", 0)
+    print(f"\n{held} events: {len(lines)} lines, {pages} /history requests")
+    assert len(lines) == held
+    assert [l.split("\t")[2] for l in lines if "\tTest\t" in l] == [f"event {i}" for i in range(events)]
+    if events > 1000:
+        assert pages == 2, sim.stats()["by_path"]
+    else:
+        assert pages == 0, sim.stats()["by_path"]
+
+
 @pytest.mark.parametrize("version", ["v1.3.2", "v1.5.2"])
 def test_token_file_for_a_guarded_list(v_sim, mount_factory, monkeypatch, tmp_path, version):
     sim = v_sim(version, "--bacalhau-auth", "ns-anon", "--bacalhau-token", "t-secret-9")
