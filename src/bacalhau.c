@@ -518,9 +518,11 @@ int bacalhau_parse_list(const char *body, size_t len, struct backend_list *ret)
 }
 
 /* POSTs body to the states or list endpoint, trying the v0.3.17+ path first
- * and the old one on 404, and remembering which one the server has. */
+ * and the old one on 404, and remembering which one the server has.
+ * subject: the job id the body asks for, named in the debug line, or NULL. */
 static int post_endpoint(struct backend *b, const char *what, const char *body,
-                         http_chunk_fn fn, void *ctx, struct http_reply *ret)
+                         const char *subject, http_chunk_fn fn, void *ctx,
+                         struct http_reply *ret)
 {
         struct bacalhau *bc = b->priv;
         int mode = __atomic_load_n(&bc->mode, __ATOMIC_ACQUIRE);
@@ -536,7 +538,8 @@ static int post_endpoint(struct backend *b, const char *what, const char *body,
                 {
                         struct http_request req = { .method = "POST", .url = url, .body = body,
                                                     .headers = bc->headers, .on_chunk = fn,
-                                                    .ctx = ctx, .stream_max = LIST_REPLY_MAX };
+                                                    .ctx = ctx, .stream_max = LIST_REPLY_MAX,
+                                                    .subject = subject };
 
                         r = http_send(b->http, &req, ret);
                 }
@@ -607,7 +610,7 @@ static int v0_fetch(struct backend *b, const char *const keys[], struct backend_
 
         if (!body)
                 return -ENOMEM;
-        r = post_endpoint(b, "states", body, NULL, NULL, &rep);
+        r = post_endpoint(b, "states", body, keys[0], NULL, NULL, &rep);
         if (r >= 0)
                 r = rep.status == 200 ? bacalhau_parse_states(rep.body, rep.len, ret)
                                       : reply_errno(b, &rep);
@@ -626,7 +629,7 @@ static int v0_list(struct backend *b, struct backend_list *ret)
 
         r = body ? jsonscan_new(on_list_value, &l, &js) : -ENOMEM;
         if (r >= 0)
-                r = post_endpoint(b, "list", body, feed_list, js, &rep);
+                r = post_endpoint(b, "list", body, NULL, feed_list, js, &rep);
         if (r >= 0)
                 r = rep.status == 200 ? list_finish(js, &l, ret) : reply_errno(b, &rep);
         backend_list_clear(&l.out);

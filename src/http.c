@@ -410,9 +410,9 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         }
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
-                log_debug("%s %s: %s after %.0f ms", req->method,
-                          loggable(req->url, shown, sizeof(shown)), curl_easy_strerror(rc),
-                          elapsed_ms(c));
+                log_debug("%s %s%s%s: %s after %.0f ms", req->method,
+                          loggable(req->url, shown, sizeof(shown)), req->subject ? " " : "",
+                          req->subject ? req->subject : "", curl_easy_strerror(rc), elapsed_ms(c));
                 goto out;
         }
         {
@@ -429,9 +429,9 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
                 goto out;
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
-        log_debug("%s %s: %ld, %zu bytes in %.0f ms", req->method,
-                  loggable(req->url, shown, sizeof(shown)), ret->status, t.len,
-                  elapsed_ms(c));
+        log_debug("%s %s%s%s: %ld, %zu bytes in %.0f ms", req->method,
+                  loggable(req->url, shown, sizeof(shown)), req->subject ? " " : "",
+                  req->subject ? req->subject : "", ret->status, t.len, elapsed_ms(c));
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;

@@ -45,6 +45,8 @@ struct http_request {
         http_chunk_fn on_chunk;         /* a 200 body goes here as it arrives, never held */
         void *ctx;                      /* for on_chunk */
         size_t stream_max;              /* cap of a streamed body (-EFBIG past it) */
+        const char *subject;            /* named in the debug line when the URL does not
+                                         * name it (a job id sent in a POST body), or NULL */
 };
 
 /* Performs one request. Returns 0 with *ret filled (any status) or -errno;

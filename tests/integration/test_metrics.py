@@ -134,3 +134,19 @@ def test_url_password_never_shown(sim, mount_factory, secret):
     else:
         assert url in cmdline
         assert url in status
+
+
+@pytest.mark.parametrize("job", [SEED_JOB, RUNNING_JOB], ids=["read", "not-read"])
+def test_debug_lines_name_the_job(sim, mount_factory, job):
+    """Issue 12: with -d, a request's debug line carries its duration, status
+    and job id, also for v0.3, whose POST /requester/states names the job
+    only in its body. Twin: no line names a job that was never read."""
+    m = mount_factory(sim, "-d", "--poll-interval=0")
+    assert run(["cat", m.p("jobs", SEED_JOB, "state")]).stdout == "Completed\n"
+    line = re.compile(r"POST \S+/states " + re.escape(job) + r": 200, \d+ bytes in \d+ ms")
+    found = wait_for(lambda: [l for l in m.log().splitlines() if line.search(l)] or job == RUNNING_JOB,
+                     timeout=5, what="the debug line of the read")
+    if job == SEED_JOB:
+        assert found
+    else:
+        assert not [l for l in m.log().splitlines() if job in l], "a job never read is in the log"
