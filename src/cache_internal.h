@@ -117,6 +117,10 @@ struct cache {
 
 /* --- small facts of a unit, shared by cache.c and cache_view.c ---------- */
 
+/* 3: fetches in a row whose signature differs from what the feed listed
+ * before a unit stops trusting the feed and is polled on the budget */
+#define FEED_MISSES_MAX 3
+
 /* 1 s: a healthy server answers well within it; past it, a reader of data
  * it has seen gets that data instead of waiting out --timeout. */
 #define STALE_GRACE 1.0

@@ -101,8 +101,15 @@ static int listed_item(struct cache *c, struct unit *u, const struct backend_lis
                 /* the listing carried the whole item: no fetch needed */
                 r = apply_item(c, u, e->snap, e->terminal, e->sig, u->ever_filled ? out : NULL);
                 unit_settle(c, u);
-        } else if (l->feed && e->sig && u->has_data && !u->terminal && u->data_sig != e->sig) {
-                u->feed_changed = true;
+        } else if (l->feed && e->sig && u->has_data && !u->terminal) {
+                if (u->data_sig != e->sig)
+                        u->feed_changed = true;
+                else if (!u->feed_changed && u->feed_misses < FEED_MISSES_MAX)
+                        /* the feed vouches that nothing moved: the data is as
+                         * fresh as this listing (finished a few ms after the
+                         * server wrote it), and a read within --ttl of it
+                         * needs no request of its own */
+                        u->fetched_at = cache_now_of(c);
         }
         return r;
 }

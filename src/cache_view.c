@@ -17,10 +17,6 @@
 
 /* 1 h: final jobs never change, so the kernel may keep them long */
 #define FINAL_TIMEOUT 3600.0
-/* 3: fetches in a row whose signature differs from what the feed listed
- * before a unit stops trusting the feed and is polled on the budget */
-#define FEED_MISSES_MAX 3
-
 #define XATTR_FETCHED "user.jobfs.fetched"
 #define XATTR_STALE "user.jobfs.stale"
 

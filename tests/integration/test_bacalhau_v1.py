@@ -266,6 +266,33 @@ def test_401_is_eacces(v_sim, mount_factory, version):
              what="access once the 401s stop")
 
 
+@pytest.mark.parametrize("poll", ["0.5", "0"], ids=["feed", "no-feed"])
+def test_reads_past_the_ttl_ride_on_the_feed(v_sim, mount_factory, poll):
+    """A live job read every 0.3 s for 4 s at --ttl=1 while the change feed is
+    polled every 0.5 s: each listing that shows it unchanged counts as a fetch,
+    so the reads cost the job no request after the first. Twin: no polling, no
+    feed to vouch for it, and reads past the TTL fetch it again."""
+    sim = v_sim("v1.9.3", "--scenario", "empty")
+    jid = sim.b("POST", "/_sim/jobs", {"state": "Running"})["id"]
+    m = mount_factory(sim, f"--poll-interval={poll}", "--ttl=1")
+    f = m.p("jobs", jid, "state")
+    assert read(f) == b"Running\n"
+    time.sleep(1.0)                     # settle: the feed's first listings
+    sim.reset()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 4.0:
+        assert read(f) == b"Running\n"
+        time.sleep(0.3)                 # the pace of a script's loop
+    st = sim.stats()
+    fetched = st["by_job"].get(jid, 0)
+    print(f"\n--poll-interval={poll}: {fetched} job requests, {st['by_path'].get(JOBS, 0)} lists in 4 s")
+    if poll == "0":
+        assert fetched >= 3, st
+    else:
+        assert fetched == 0, st
+        assert st["by_path"].get(JOBS, 0) >= 4, st
+
+
 @pytest.mark.parametrize("events", [1200, 40], ids=["past-the-cap", "under-the-cap"])
 def test_long_history_is_read_in_pages(v_sim, mount_factory, events):
     """From v1.5, include=history stops at 100 events: a job with 1,200 more

@@ -387,6 +387,42 @@ static void test_feed(void)
         }
 }
 
+/* A job the feed lists with the signature of its data is as fresh as that
+ * listing: read 1.5 s after its fetch (TTL 1 s) but 0.3 s after the listing,
+ * it is served without a request. Twin: the signature moved, and the read
+ * fetches. */
+static void test_feed_unchanged_renews_freshness(void)
+{
+        for (int moved = 0; moved <= 1; moved++) {
+                char buf[32];
+                struct env e;
+
+                if (!env_new(&e, 1.0, 0, 0))
+                        return;
+                e.f->feed = true;
+                snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
+                e.f->sigs[0] = 7;
+                e.f->n_names = 1;
+                set_state(&e, 0, "Running", false, 7);
+                list_now(&e);
+                CHECK_INT_EQ(read_state(&e, "job1", buf, sizeof(buf)), 0);
+                CHECK_INT_EQ(fetches(&e), 1);
+                clock_advance(&e.clock, 1.2);   /* the listing is due again */
+                if (moved) {
+                        pthread_mutex_lock(&e.f->lock);
+                        e.f->sigs[0] = 8;
+                        pthread_mutex_unlock(&e.f->lock);
+                        set_state(&e, 0, "Verifying", false, 8);
+                }
+                list_now(&e);
+                clock_advance(&e.clock, 0.3);
+                CHECK_INT_EQ(read_state(&e, "job1", buf, sizeof(buf)), 0);
+                CHECK_STR_EQ(buf, moved ? "Verifying\n" : "Running\n");
+                CHECK_INT_EQ(fetches(&e), 1 + moved);
+                env_free(&e);
+        }
+}
+
 /* The changes the cache announced (tree lock held); let go of at once. */
 static size_t announced;
 
@@ -673,6 +709,7 @@ int main(void)
         test_unknown_names();
         test_interrupt();
         test_feed();
+        test_feed_unchanged_renews_freshness();
         test_feed_polled_while_relied_on();
         test_first_listing_announces_item_changes();
         test_list_removal();
