@@ -46,8 +46,10 @@ bool poll_due(const struct poll_config *cfg, const struct poll_fact *f, double n
 
 int poller_new(const struct poll_config *cfg, struct cache *c, pthread_mutex_t *lock,
                struct poller **ret);
-/* One round: picks the due units within the budget and queues them. Lock held. */
-void poller_tick(struct poller *p);
+/* One round: picks the due units within the budget and queues them. Lock held.
+ * Returns when the next round should run (clock time): when the next unit
+ * comes due, at most a quarter interval (250 ms) and at least 50 ms away. */
+double poller_tick(struct poller *p);
 int poller_start(struct poller *p);     /* the thread; a no-op when interval is 0 */
 void poller_stop(struct poller *p);     /* idempotent; joins */
 void poller_free(struct poller *p);     /* NULL-safe; stops first */

@@ -3,6 +3,8 @@
  * a run of rounds on a fake clock: 50 held live jobs nobody reads cost at
  * most --poll-budget requests a second; the control twin with a budget
  * that fits them all polls every one each interval. */
+#include <math.h>
+
 #include "cachefake.h"
 #include "jobfs/poll.h"
 
@@ -107,11 +109,51 @@ static void test_budget(void)
         CHECK(loose > tight + 50);
 }
 
+/* The poller wakes when the next unit comes due, not on the next 250 ms
+ * tick: a job fetched at t is polled at t + 1 s (interval 1 s), so a change
+ * waits at most one interval. Twin: nothing held, nothing comes due, and
+ * the next round is a plain tick (250 ms) away. */
+static void test_wakes_when_due(void)
+{
+        for (int held = 1; held >= 0; held--) {
+                struct poll_config pc = { .interval = 1, .budget = 1000 };
+                struct poller *p = NULL;
+                struct node *n;
+                struct env e;
+                double t0, next;
+
+                if (!env_new(&e, 1.0, 0, 0))
+                        return;
+                clock_advance(&e.clock, 0.1);
+                t0 = clock_now(&e.clock);
+                read_state(&e, "job1", NULL, 0);        /* fetched at t0 */
+                lookup(&e, "job1", &n);
+                lock(&e);
+                if (held)
+                        cache_kernel_ref(e.c, n);       /* held: pollable */
+                unlock(&e);
+                pc.clock = &e.clock;
+                if (!CHECK(poller_new(&pc, e.c, tree_mutex(e.t), &p) == 0))
+                        return;
+                clock_advance(&e.clock, 0.9);           /* t0 + 0.9: not due yet */
+                lock(&e);
+                next = poller_tick(p);
+                unlock(&e);
+                if (held)
+                        CHECK(fabs(next - (t0 + 1.0)) < 1e-9);
+                else
+                        CHECK(fabs(next - (t0 + 0.9 + 0.25)) < 1e-9);
+                poller_free(p);
+                env_free(&e);
+        }
+}
+
 int main(void)
 {
         log_max_level = LOG_LVL_ERROR;
         test_period();
         test_due();
         test_budget();
+        test_wakes_when_due();
         return CHECK_DONE();
 }
