@@ -56,6 +56,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import signal
 import threading
 import urllib.parse
@@ -204,7 +205,7 @@ class Handler(faults.Handler):
         length = self.headers.get("Content-Length")
         if length is None:
             return 0
-        if not length.strip().isdigit():
+        if not re.fullmatch(r"[0-9]+", length.strip()):     # str.isdigit() takes "²"
             raise faults.BadRequest("bad Content-Length")
         return int(length)
 

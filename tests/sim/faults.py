@@ -17,6 +17,7 @@ import binascii
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -179,16 +180,28 @@ def filler(byte, count):
         yield byte * rest
 
 
-def own_reply(fault, content_type, encode=str.encode):
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8(text):
+    """UTF-8 bytes of text.  Lone surrogates (from JSON "\\ud800") become
+    U+FFFD, as Go does; Python would refuse to encode them."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return LONE_SURROGATE.sub("\ufffd", text).encode()
+
+
+def own_reply(fault, content_type):
     """The reply a fault of OWN_REPLIES makes up: (status, content type,
     length, pieces), pieces() giving the body in pieces, never held whole.
 
-    content_type: the port's, unless the fault names one. encode: of a
-    status fault's body text (jobsim: its utf8, for lone surrogates)."""
+    content_type: the port's, unless the fault names one. Texts of the
+    fault (a status body, a huge reply's prefix and suffix) go out as utf8()."""
     mode = fault["mode"]
     ctype = fault.get("content_type") or content_type
     if mode == "status":
-        body = encode(fault["body"])
+        body = utf8(fault["body"])
         return fault["status"], ctype, len(body), lambda: (body,)
     if mode == "garbage":
         return 200, ctype, len(GARBAGE), lambda: (GARBAGE,)
@@ -197,7 +210,7 @@ def own_reply(fault, content_type, encode=str.encode):
         return fault.get("status", 200), ctype, len(body), lambda: (body,)
     if mode == "huge":      # one JSON string, prefix and suffix around it: size bytes in all
         size = fault["size"]
-        prefix, suffix = fault.get("prefix", "").encode(), fault.get("suffix", "").encode()
+        prefix, suffix = utf8(fault.get("prefix", "")), utf8(fault.get("suffix", ""))
         xs = size - len(prefix) - len(suffix) - 2
         return fault.get("status", 200), ctype, size, lambda: itertools.chain(
             (prefix + b'"',), filler(b"x", xs), (b'"' + suffix,))

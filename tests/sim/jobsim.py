@@ -47,7 +47,7 @@ from functools import partial
 from urllib.parse import parse_qs, quote, unquote
 
 import faults
-from faults import CHUNK, ControlError, filler
+from faults import CHUNK, ControlError, filler, utf8
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 APPLICATION_JSON = "application/json"
@@ -61,7 +61,6 @@ GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
               ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 ESCAPE_PAIR = re.compile(r"\\.")  # one backslash escape, so "\\b" is not "\b"
 GO_SHORT_ESCAPES = {"\\b": "\\u0008", "\\f": "\\u000c"}
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -85,15 +84,6 @@ def drf_json(value):
     """Encode value as Django REST framework's JSONRenderer: compact, UTF-8."""
     text = COMPACT.encode(value)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-def utf8(text):
-    """UTF-8 bytes of text.  Lone surrogates (from JSON "\\ud800") become
-    U+FFFD, as Go does; Python would refuse to encode them."""
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return LONE_SURROGATE.sub("\ufffd", text).encode()
 
 
 def go_time(ns):
@@ -1452,7 +1442,7 @@ def fault_reply(fault, real, content_type):
     if mode == "truncate":
         true = real()
         return true._replace(status=200, body=true.body.head(true.body.length // 2)), False
-    status, ctype, length, pieces = faults.own_reply(fault, content_type, utf8)
+    status, ctype, length, pieces = faults.own_reply(fault, content_type)
     return Reply(status, [("Content-Type", ctype)], Body(length, pieces)), False
 
 

@@ -368,6 +368,39 @@ def test_status(proxy, upstream):
     assert proxy.stats()["faulted"] == 2
 
 
+@pytest.mark.parametrize("text", ["x\ud800", "x\ufffd"], ids=["lone-surrogate", "replacement"])
+def test_status_body_is_utf8_as_go_sends_it(proxy, text):
+    """A status fault's body from JSON "\\ud800" (a lone surrogate Python
+    cannot encode) goes out as U+FFFD, as a Go server sends it, and the
+    proxy goes on. Twin: U+FFFD itself, the same bytes."""
+    proxy.fault(mode="status", status=500, body=text)
+    status, _, _, body = proxy.get("/jobs")
+    assert (status, body) == (500, "x\ufffd".encode())
+    proxy.fault(mode="none")
+    assert proxy.get("/jobs")[0] == 200
+
+
+@pytest.mark.parametrize("length", ["\u00b2", " 2 "], ids=["superscript-two", "spaced-two"])
+def test_content_length_is_ascii_digits(proxy, upstream, length):
+    """A Content-Length of "\u00b2" (str.isdigit() says yes, int() says no)
+    is a 400, and the proxy goes on. Twin: " 2 " is a length of 2, forwarded."""
+    c = proxy.conn()
+    try:
+        c.putrequest("POST", "/jobs", skip_accept_encoding=True)
+        c.putheader("Content-Length", length)
+        c.endheaders(b"{}")
+        r = c.getresponse()
+        status = r.status
+        r.read()
+    finally:
+        c.close()
+    if length.strip() == "2":
+        assert status == 200 and upstream.last()["body"] == b"{}"
+    else:
+        assert status == 400 and upstream.count() == 0
+    assert proxy.get("/jobs")[0] == 200
+
+
 def test_close(proxy, upstream):
     proxy.fault(mode="close", count=1)
     c = proxy.conn()
