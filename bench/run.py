@@ -849,12 +849,15 @@ def step6b(b):
         st = requests_in(sim, 10)
         per_interval = st["requests"] / (10 / poll)
         rnd = random.Random(6)
-        lat, missed = [], 0
-        for i in range(a.watched_changes):
+        lat, missed, now = [], 0, {}
+        for _ in range(a.watched_changes):
             job = rnd.choice(ids)
             time.sleep(rnd.uniform(0, poll))
             ino.drain()
-            sim.set_shard(job, {"State": "Waiting" if i % 2 == 0 else "Running"})
+            # a change each time: the job's state flips (setting the state it
+            # has would be no change, and no event to wait for)
+            now[job] = "Waiting" if now.get(job, "Running") == "Running" else "Running"
+            sim.set_shard(job, {"State": now[job]})
             t0 = time.monotonic()
             deadline = t0 + 5 * poll + 2
             got = None

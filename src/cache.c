@@ -284,6 +284,12 @@ void cache_set_listener(struct cache *c, cache_changes_fn fn, void *ctx)
         c->on_changes_ctx = ctx;
 }
 
+void cache_set_feed_listener(struct cache *c, void (*fn)(void *ctx), void *ctx)
+{
+        c->on_moved = fn;
+        c->on_moved_ctx = ctx;
+}
+
 const struct clock *cache_clock(const struct cache *c)
 {
         return c->cfg.clock;

@@ -113,6 +113,8 @@ struct cache {
         struct cache_stats stats;
         cache_changes_fn on_changes;
         void *on_changes_ctx;
+        void (*on_moved)(void *ctx);    /* cache_set_feed_listener */
+        void *on_moved_ctx;
 };
 
 /* --- small facts of a unit, shared by cache.c and cache_view.c ---------- */

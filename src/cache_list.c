@@ -91,7 +91,8 @@ static int listed_node(struct cache *c, struct source *src, const char *name, bo
 
 /* What the listing says of an item the cache knows. */
 static int listed_item(struct cache *c, struct unit *u, const struct backend_list *l,
-                       struct backend_entry *e, uint64_t seq, struct changes *out)
+                       struct backend_entry *e, uint64_t seq, struct changes *out,
+                       bool *ret_moved)
 {
         int r = 0;
 
@@ -102,8 +103,10 @@ static int listed_item(struct cache *c, struct unit *u, const struct backend_lis
                 r = apply_item(c, u, e->snap, e->terminal, e->sig, u->ever_filled ? out : NULL);
                 unit_settle(c, u);
         } else if (l->feed && e->sig && u->has_data && !u->terminal) {
-                if (u->data_sig != e->sig)
+                if (u->data_sig != e->sig) {
+                        *ret_moved = *ret_moved || !u->feed_changed;
                         u->feed_changed = true;
+                }
                 else if (!u->feed_changed && u->feed_misses < FEED_MISSES_MAX)
                         /* the feed vouches that nothing moved: the data is as
                          * fresh as this listing (finished a few ms after the
@@ -164,6 +167,7 @@ int apply_list(struct cache *c, struct unit *u, struct backend_list *l)
         struct changes *out = u->ever_filled ? &ch : NULL;     /* the first `ls` announces nothing */
         uint64_t prev_seq = src->list_seq, seq = prev_seq + 1;
         struct name_set set = { 0 };
+        bool moved = false;             /* a job the feed says moved, newly */
         struct node *n;
         int r;
 
@@ -183,7 +187,7 @@ int apply_list(struct cache *c, struct unit *u, struct backend_list *l)
                  * in the first listing: a job opened by path before anyone
                  * listed its root is watched as well */
                 if (r == 0 && items && node_unit(n))
-                        r = listed_item(c, node_unit(n), l, &l->v[i], seq, &ch);
+                        r = listed_item(c, node_unit(n), l, &l->v[i], seq, &ch, &moved);
         }
         if (r == 0)
                 r = drop_unlisted(c, src, &set, prev_seq, items, out);
@@ -195,6 +199,8 @@ int apply_list(struct cache *c, struct unit *u, struct backend_list *l)
                 clock_gettime(CLOCK_REALTIME, &u->fetched_wall);
         }
         announce(c, &ch);
+        if (moved && c->on_moved)
+                c->on_moved(c->on_moved_ctx);
         return r;
 }
 

@@ -431,7 +431,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
         log_debug("%s %s%s%s: %ld, %zu bytes in %.0f ms", req->method,
                   loggable(req->url, shown, sizeof(shown)), req->subject ? " " : "",
-                  req->subject ? req->subject : "", ret->status, t.len, elapsed_ms(c));
+                  req->subject ? req->subject : "", ret->status, t.len + t.streamed,
+                  elapsed_ms(c));
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;

@@ -25,8 +25,9 @@ struct poller {
         struct poll_config cfg;
         struct cache *c;
         pthread_mutex_t *lock;          /* borrowed (the tree lock): protects all below */
-        pthread_cond_t wake;            /* stop; monotonic */
+        pthread_cond_t wake;            /* stop, kicked; monotonic */
         bool stop, running;
+        bool kicked;                    /* a feed said jobs moved: a round now */
         pthread_t thread;
         double tokens[POLL_SOURCES_MAX];
         double refilled_at, swept_at;
@@ -65,6 +66,15 @@ bool poll_due(const struct poll_config *cfg, const struct poll_fact *f, double n
         return now >= *ret_since;
 }
 
+/* The cache's feed listener (tree lock held): wakes poll_main for a round. */
+static void poller_kick(void *ctx)
+{
+        struct poller *p = ctx;
+
+        p->kicked = true;
+        pthread_cond_signal(&p->wake);
+}
+
 int poller_new(const struct poll_config *cfg, struct cache *c, pthread_mutex_t *lock,
                struct poller **ret)
 {
@@ -82,6 +92,9 @@ int poller_new(const struct poll_config *cfg, struct cache *c, pthread_mutex_t *
                 return r;
         }
         p->refilled_at = p->swept_at = clock_now(cfg->clock);
+        pthread_mutex_lock(lock);
+        cache_set_feed_listener(c, poller_kick, p);
+        pthread_mutex_unlock(lock);
         for (int i = 0; i < POLL_SOURCES_MAX; i++)
                 p->tokens[i] = cfg->budget > 1 ? cfg->budget : 1;
         *ret = p;
@@ -193,8 +206,9 @@ static void *poll_main(void *arg)
         pthread_mutex_lock(p->lock);
         until = clock_now(p->cfg.clock) + tick_every(p);
         while (!p->stop) {
-                while (!p->stop && clock_now(p->cfg.clock) < until)
+                while (!p->stop && !p->kicked && clock_now(p->cfg.clock) < until)
                         clock_wait(p->cfg.clock, &p->wake, p->lock, until);
+                p->kicked = false;
                 if (!p->stop)
                         until = poller_tick(p);
         }
@@ -231,6 +245,9 @@ void poller_free(struct poller *p)
         if (!p)
                 return;
         poller_stop(p);
+        pthread_mutex_lock(p->lock);
+        cache_set_feed_listener(p->c, NULL, NULL);
+        pthread_mutex_unlock(p->lock);
         pthread_cond_destroy(&p->wake);
         free(p->due);
         free(p);

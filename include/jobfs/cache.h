@@ -63,6 +63,10 @@ int cache_new(struct tree *t, const struct cache_config *cfg, struct cache **ret
 int cache_add_backend(struct cache *c, struct backend *b, struct node **ret_root);
 /* Changes found by any fetch go to fn (tree lock held), for the replays. */
 void cache_set_listener(struct cache *c, cache_changes_fn fn, void *ctx);
+/* A change feed's listing said jobs moved: fn(ctx) (tree lock held), for the
+ * poller to fetch them now rather than on its next round (up to 250 ms on).
+ * NULL fn: none. Tree lock held when set. */
+void cache_set_feed_listener(struct cache *c, void (*fn)(void *ctx), void *ctx);
 /* Unmounting: waiters return -ECANCELED, lanes stop. Tree lock NOT held. */
 void cache_stop(struct cache *c);
 void cache_free(struct cache *c);       /* NULL-safe; stops first */

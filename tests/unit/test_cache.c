@@ -423,6 +423,53 @@ static void test_feed_unchanged_renews_freshness(void)
         }
 }
 
+static int kicks;
+
+static void count_kick(void *ctx)
+{
+        (void)ctx;
+        kicks++;
+}
+
+/* A listing that says a job moved tells the feed listener (the poller, which
+ * then fetches it at once instead of on its next round), once per move.
+ * Twin: listings that say nothing moved tell it nothing. */
+static void test_feed_move_kicks_the_poller(void)
+{
+        struct env e;
+
+        if (!env_new(&e, 1.0, 0, 0))
+                return;
+        kicks = 0;
+        lock(&e);
+        cache_set_feed_listener(e.c, count_kick, NULL);
+        unlock(&e);
+        e.f->feed = true;
+        snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
+        e.f->sigs[0] = 7;
+        e.f->n_names = 1;
+        set_state(&e, 0, "Running", false, 7);
+        list_now(&e);
+        CHECK_INT_EQ(read_state(&e, "job1", NULL, 0), 0);
+        for (int i = 0; i < 2; i++) {
+                clock_advance(&e.clock, 1.2);
+                list_now(&e);                   /* unchanged */
+        }
+        CHECK_INT_EQ(kicks, 0);
+        pthread_mutex_lock(&e.f->lock);
+        e.f->sigs[0] = 8;
+        pthread_mutex_unlock(&e.f->lock);
+        for (int i = 0; i < 2; i++) {
+                clock_advance(&e.clock, 1.2);
+                list_now(&e);                   /* moved; then still moved, not fetched */
+        }
+        CHECK_INT_EQ(kicks, 1);
+        lock(&e);
+        cache_set_feed_listener(e.c, NULL, NULL);
+        unlock(&e);
+        env_free(&e);
+}
+
 /* The changes the cache announced (tree lock held); let go of at once. */
 static size_t announced;
 
@@ -710,6 +757,7 @@ int main(void)
         test_interrupt();
         test_feed();
         test_feed_unchanged_renews_freshness();
+        test_feed_move_kicks_the_poller();
         test_feed_polled_while_relied_on();
         test_first_listing_announces_item_changes();
         test_list_removal();
