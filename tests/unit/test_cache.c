@@ -327,6 +327,24 @@ static void test_interrupt(void)
         env_free(&e);
 }
 
+/* The fake lists one job, job1, whose listing signature is sig; a change
+ * feed when feed is true. Before the first listing (no worker reads it). */
+static void list_job1(struct env *e, bool feed, uint64_t sig)
+{
+        e->f->feed = feed;
+        snprintf(e->f->names[0], sizeof(e->f->names[0]), "job1");
+        e->f->sigs[0] = sig;
+        e->f->n_names = 1;
+}
+
+/* job1 moves on the server: its listing signature says so from now on. */
+static void move_job1(struct env *e, uint64_t sig)
+{
+        pthread_mutex_lock(&e->f->lock);
+        e->f->sigs[0] = sig;
+        pthread_mutex_unlock(&e->f->lock);
+}
+
 /* A change feed: a listed job whose signature did not move is not due; one
  * whose signature moved is, and a poll fetches it. Twin: without a feed,
  * nothing says it moved (the poller falls back to its period). */
@@ -340,10 +358,7 @@ static void test_feed(void)
         for (int feed = 1; feed >= 0; feed--) {
                 if (!env_new(&e, 1.0, 0, 0))
                         return;
-                e.f->feed = feed;
-                snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
-                e.f->sigs[0] = 7;
-                e.f->n_names = 1;
+                list_job1(&e, feed, 7);
                 list_now(&e);
                 set_state(&e, 0, "Running", false, 7);
                 read_state(&e, "job1", NULL, 0);
@@ -360,9 +375,7 @@ static void test_feed(void)
                 CHECK_INT_EQ(f->covered, feed);
                 CHECK(!f->changed);
                 /* the job moves on the server: the listing says so */
-                pthread_mutex_lock(&e.f->lock);
-                e.f->sigs[0] = 8;
-                pthread_mutex_unlock(&e.f->lock);
+                move_job1(&e, 8);
                 set_state(&e, 0, "Verifying", false, 8);
                 clock_advance(&e.clock, 2);
                 list_now(&e);
@@ -399,19 +412,14 @@ static void test_feed_unchanged_renews_freshness(void)
 
                 if (!env_new(&e, 1.0, 0, 0))
                         return;
-                e.f->feed = true;
-                snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
-                e.f->sigs[0] = 7;
-                e.f->n_names = 1;
+                list_job1(&e, true, 7);
                 set_state(&e, 0, "Running", false, 7);
                 list_now(&e);
                 CHECK_INT_EQ(read_state(&e, "job1", buf, sizeof(buf)), 0);
                 CHECK_INT_EQ(fetches(&e), 1);
                 clock_advance(&e.clock, 1.2);   /* the listing is due again */
                 if (moved) {
-                        pthread_mutex_lock(&e.f->lock);
-                        e.f->sigs[0] = 8;
-                        pthread_mutex_unlock(&e.f->lock);
+                        move_job1(&e, 8);
                         set_state(&e, 0, "Verifying", false, 8);
                 }
                 list_now(&e);
@@ -444,10 +452,7 @@ static void test_feed_move_kicks_the_poller(void)
         lock(&e);
         cache_set_feed_listener(e.c, count_kick, NULL);
         unlock(&e);
-        e.f->feed = true;
-        snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
-        e.f->sigs[0] = 7;
-        e.f->n_names = 1;
+        list_job1(&e, true, 7);
         set_state(&e, 0, "Running", false, 7);
         list_now(&e);
         CHECK_INT_EQ(read_state(&e, "job1", NULL, 0), 0);
@@ -456,9 +461,7 @@ static void test_feed_move_kicks_the_poller(void)
                 list_now(&e);                   /* unchanged */
         }
         CHECK_INT_EQ(kicks, 0);
-        pthread_mutex_lock(&e.f->lock);
-        e.f->sigs[0] = 8;
-        pthread_mutex_unlock(&e.f->lock);
+        move_job1(&e, 8);
         for (int i = 0; i < 2; i++) {
                 clock_advance(&e.clock, 1.2);
                 list_now(&e);                   /* moved; then still moved, not fetched */
@@ -543,10 +546,7 @@ static void test_feed_polled_while_relied_on(void)
 
                 if (!env_new(&e, 1.0, 0, 0))
                         return;
-                e.f->feed = true;
-                snprintf(e.f->names[0], sizeof(e.f->names[0]), "job1");
-                e.f->sigs[0] = 7;
-                e.f->n_names = 1;
+                list_job1(&e, true, 7);
                 set_state(&e, 0, "Running", false, 7);
                 read_state(&e, "job1", NULL, 0);        /* read before any listing */
                 list_now(&e);                   /* holds jobs/ once; covers job1 */
