@@ -106,13 +106,13 @@ static int listed_item(struct cache *c, struct unit *u, const struct backend_lis
                 if (u->data_sig != e->sig) {
                         *ret_moved = *ret_moved || !u->feed_changed;
                         u->feed_changed = true;
-                }
-                else if (!u->feed_changed && u->feed_misses < FEED_MISSES_MAX)
+                } else if (!u->feed_changed && u->feed_misses < FEED_MISSES_MAX) {
                         /* the feed vouches that nothing moved: the data is as
                          * fresh as this listing (finished a few ms after the
                          * server wrote it), and a read within --ttl of it
                          * needs no request of its own */
                         u->fetched_at = cache_now_of(c);
+                }
         }
         return r;
 }

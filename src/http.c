@@ -370,6 +370,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
                               .stream_max = req->stream_max };
         struct curl_slist *hdrs = NULL;
         char *ctype = NULL, shown[2048];
+        /* for the debug lines: " JOB-ID" when the URL does not name it */
+        const char *sep = req->subject ? " " : "", *subject = req->subject ? req->subject : "";
         CURLcode rc;
         CURL *c;
         int r;
@@ -411,8 +413,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         if (rc != CURLE_OK) {
                 r = http_curl_errno(rc, c, &t);
                 log_debug("%s %s%s%s: %s after %.0f ms", req->method,
-                          loggable(req->url, shown, sizeof(shown)), req->subject ? " " : "",
-                          req->subject ? req->subject : "", curl_easy_strerror(rc), elapsed_ms(c));
+                          loggable(req->url, shown, sizeof(shown)), sep, subject,
+                          curl_easy_strerror(rc), elapsed_ms(c));
                 goto out;
         }
         {
@@ -430,9 +432,8 @@ int http_send(struct http *h, const struct http_request *req, struct http_reply 
         }
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
         log_debug("%s %s%s%s: %ld, %zu bytes in %.0f ms", req->method,
-                  loggable(req->url, shown, sizeof(shown)), req->subject ? " " : "",
-                  req->subject ? req->subject : "", ret->status, t.len + t.streamed,
-                  elapsed_ms(c));
+                  loggable(req->url, shown, sizeof(shown)), sep, subject, ret->status,
+                  t.len + t.streamed, elapsed_ms(c));
         ret->content_type = ctype;
         ret->body = t.buf;
         ret->len = t.len;

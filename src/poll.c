@@ -200,7 +200,6 @@ double poller_tick(struct poller *p)
 static void *poll_main(void *arg)
 {
         struct poller *p = arg;
-
         double until;
 
         pthread_mutex_lock(p->lock);
